@@ -1,0 +1,42 @@
+# minix-emu: `make run` boots the stock image, `make test` runs the suite.
+# Both create .venv and install the project on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+IMAGE := build/minix.img
+GUEST_SOURCES := $(shell find guest -name '*.asm' -o -name '*.inc' -o -name '*.toml' 2>/dev/null)
+
+.PHONY: run test image bench abi clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py emu/_icount.c
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+abi: $(STAMP)
+	$(BIN)/python -m tools.genabi
+
+guest/include/abi.inc: kernel/abi.py tools/genabi.py | $(STAMP)
+	$(BIN)/python -m tools.genabi
+
+image: $(IMAGE)
+
+$(IMAGE): $(STAMP) $(GUEST_SOURCES) guest/include/abi.inc
+	$(BIN)/emu build --system guest/system.toml -o $(IMAGE)
+
+run: $(IMAGE)
+	$(BIN)/emu boot $(IMAGE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(IMAGE)
+	$(BIN)/emu bench
+
+clean:
+	rm -rf build .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

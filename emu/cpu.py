@@ -1,0 +1,298 @@
+"""One guest process's CPU and address space: a Unicorn i386 instance mapping one window.
+
+Contract:
+- `Cpu(window_base, trap)` owns a Unicorn instance in 32-bit mode and a 1 MiB host buffer
+  backing the program's window.  `load()` maps text (r-x), data+bss (rw-) and the stack
+  (rw-, 64 KiB ending at the window's end) from that buffer; nothing else is mapped, so
+  isolation is by construction.  The kernel reads and writes guest memory through `mem`
+  (a memoryview of the window; offset = address - window_base) after checking `regions`.
+- `run(budget)` runs at most `budget` instructions and returns how many ran (exactly,
+  counted by the C hook of `emu._icount`).  It returns early when a trap handler called
+  `stop()`, or on a fault, which is left in `fault` (an `emu.faults.Fault`).
+- `int 0x21` calls `trap(cpu)` inside the hook, with eip already past the instruction;
+  the handler reads `trap_registers()`, answers with `set_result()`, and calls `stop()`
+  when the process must not go on (it blocked, or another process must run).
+- Every other way of leaving the guest's sandbox is a fault: invalid opcode, unmapped or
+  protected access, divide error, a foreign `int N`, `hlt`, port I/O, `syscall` and
+  `sysenter`; `int3` calls `breakpoint(cpu)` if set and true-returning, else faults.
+- `reset()` restores the pristine image and registers for a restart (the instance is
+  reused: creating one costs milliseconds); `patch()` changes code and flushes
+  Unicorn's translation cache for the range.
+"""
+
+import ctypes
+import mmap
+
+from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
+                     UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_MODE_32, UC_PROT_EXEC,
+                     UC_PROT_READ, UC_PROT_WRITE, Uc)
+from unicorn import x86_const as x86
+
+from emu import faults
+from emu import unicorn_fast as fast
+from emu._icount import hook_address as _icount_hook_address
+from kernel.abi import (DATA_OFFSET, IPC_VEC, PAGE_SIZE, STACK_SIZE, TEXT_MAX,
+                        WINDOW_SIZE)
+
+UNTIL = 0xFFFFFFF0            # an address never mapped: emu_start's end marker
+INITIAL_EFLAGS = 0x202
+
+_ICOUNT_HOOK = _icount_hook_address()
+
+_MEM_CAUSES = {
+    19: faults.READ_UNMAPPED, 20: faults.WRITE_UNMAPPED, 21: faults.FETCH_UNMAPPED,
+    22: faults.WRITE_PROTECTED, 23: faults.READ_PROTECTED, 24: faults.FETCH_PROTECTED,
+}
+_EXCEPTION_CAUSES = {0: faults.DIVIDE_ERROR, 6: faults.INVALID_OPCODE}
+
+GENERAL_REGISTERS = (
+    ("eax", x86.UC_X86_REG_EAX), ("ecx", x86.UC_X86_REG_ECX), ("edx", x86.UC_X86_REG_EDX),
+    ("ebx", x86.UC_X86_REG_EBX), ("esp", x86.UC_X86_REG_ESP), ("ebp", x86.UC_X86_REG_EBP),
+    ("esi", x86.UC_X86_REG_ESI), ("edi", x86.UC_X86_REG_EDI), ("eip", x86.UC_X86_REG_EIP),
+    ("eflags", x86.UC_X86_REG_EFLAGS), ("cs", x86.UC_X86_REG_CS), ("ss", x86.UC_X86_REG_SS),
+    ("ds", x86.UC_X86_REG_DS), ("es", x86.UC_X86_REG_ES), ("fs", x86.UC_X86_REG_FS),
+    ("gs", x86.UC_X86_REG_GS),
+)
+REGISTER_IDS = dict(GENERAL_REGISTERS)
+
+
+def _round_up(value, unit=PAGE_SIZE):
+    return (value + unit - 1) // unit * unit
+
+
+class Cpu:
+    """A process's CPU and private address space (see the module docstring)."""
+
+    def __init__(self, window_base, trap, breakpoint=None):
+        self.window_base = window_base
+        self.trap = trap
+        self.breakpoint = breakpoint
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        self.handle = self.uc._uch
+        self.backing = mmap.mmap(-1, WINDOW_SIZE)
+        self.mem = memoryview(self.backing)
+        self._backing_address = ctypes.addressof(ctypes.c_char.from_buffer(self.backing))
+        self.counter = fast.Counter(0, 0, fast.EMU_STOP_ADDRESS)
+        self.fault = None
+        self.stopped = False
+        self.regions = ()          # ((lo, hi, writable), ...) of mapped memory
+        self.rw_regions = ()       # ((lo, hi), ...): data+bss and stack
+        self.text_range = (window_base, window_base)
+        self.entry = window_base
+        self._pristine = None
+        self._mapped = []
+        self._trap_ids = (ctypes.c_int * 3)(x86.UC_X86_REG_EAX, x86.UC_X86_REG_EBX,
+                                            x86.UC_X86_REG_ECX)
+        self._trap_values = (ctypes.c_uint64 * 3)()
+        base = ctypes.addressof(self._trap_values)
+        self._trap_pointers = (ctypes.c_void_p * 3)(base, base + 8, base + 16)
+        self._eip = ctypes.c_uint32()
+        self._result = ctypes.c_uint32()
+        self._install_hooks()
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _install_hooks(self):
+        fast.add_raw_hook(self.handle, UC_HOOK_CODE, _ICOUNT_HOOK,
+                          ctypes.addressof(self.counter))
+        self._intr_callback = fast.INTR_CALLBACK(self._on_interrupt)
+        fast.add_raw_hook(self.handle, UC_HOOK_INTR,
+                          ctypes.cast(self._intr_callback, ctypes.c_void_p).value, 0)
+        self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_memory_fault)
+        self.uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid_instruction)
+        self.uc.hook_add(UC_HOOK_INSN, self._on_port_in, None, 1, 0, x86.UC_X86_INS_IN)
+        self.uc.hook_add(UC_HOOK_INSN, self._on_port_out, None, 1, 0, x86.UC_X86_INS_OUT)
+        for insn in (x86.UC_X86_INS_SYSCALL, x86.UC_X86_INS_SYSENTER):
+            self.uc.hook_add(UC_HOOK_INSN, self._on_system_instruction, None, 1, 0, insn)
+
+    def load(self, text_base, text, data_base, data, bss_size, entry):
+        """Map the program's regions and copy its image in; set the initial registers."""
+        wb = self.window_base
+        if text_base != wb or data_base != wb + DATA_OFFSET:
+            raise ValueError("program not linked at its window")
+        if len(text) > TEXT_MAX:
+            raise ValueError("text larger than TEXT_MAX")
+        data_size = len(data) + bss_size
+        if data_size > WINDOW_SIZE - DATA_OFFSET - STACK_SIZE:
+            raise ValueError("data and bss overlap the stack")
+        for address, size in self._mapped:
+            self.uc.mem_unmap(address, size)
+        self._mapped = []
+        text_size = _round_up(max(len(text), 1))
+        stack_lo = wb + WINDOW_SIZE - STACK_SIZE
+        regions = [(wb, wb + text_size, False)]
+        self._map(wb, text_size, UC_PROT_READ | UC_PROT_EXEC)
+        rw = []
+        if data_size:
+            mapped = _round_up(data_size)
+            self._map(data_base, mapped, UC_PROT_READ | UC_PROT_WRITE)
+            regions.append((data_base, data_base + mapped, True))
+            rw.append((data_base, data_base + mapped))
+        self._map(stack_lo, STACK_SIZE, UC_PROT_READ | UC_PROT_WRITE)
+        regions.append((stack_lo, wb + WINDOW_SIZE, True))
+        rw.append((stack_lo, wb + WINDOW_SIZE))
+        self.regions = tuple(regions)
+        self.rw_regions = tuple(rw)
+        self.text_range = (wb, wb + len(text))
+        self.entry = entry
+        self._pristine = (bytes(text), bytes(data), data_size)
+        self.reset()
+
+    def _map(self, address, size, perms):
+        self.uc.mem_map_ptr(address, size, perms,
+                            self._backing_address + (address - self.window_base))
+        self._mapped.append((address, size))
+
+    def reset(self):
+        """Back to the pristine image: text, data, zeroed bss and stack, fresh registers."""
+        text, data, data_size = self._pristine
+        mem, wb = self.mem, self.window_base
+        mem[:] = bytes(WINDOW_SIZE)
+        mem[0:len(text)] = text
+        mem[DATA_OFFSET:DATA_OFFSET + len(data)] = data
+        self.uc.ctl_remove_cache(wb, wb + _round_up(max(len(text), 1)))
+        for name, reg in GENERAL_REGISTERS[:8]:
+            self.uc.reg_write(reg, 0)
+        self.uc.reg_write(x86.UC_X86_REG_ESP, wb + WINDOW_SIZE)
+        self.uc.reg_write(x86.UC_X86_REG_EIP, self.entry)
+        self.uc.reg_write(x86.UC_X86_REG_EFLAGS, INITIAL_EFLAGS)
+        self.fault = None
+
+    # -- running --------------------------------------------------------------------------
+    def run(self, budget):
+        """Run at most `budget` instructions; return how many ran."""
+        counter = self.counter
+        counter.count = 0
+        counter.limit = budget
+        self.stopped = False
+        fast.uc_reg_read(self.handle, x86.UC_X86_REG_EIP, ctypes.byref(self._eip))
+        status = fast.uc_emu_start(self.handle, self._eip.value, UNTIL, 0, 0)
+        ran = counter.count
+        if self.fault is None and not self.stopped and ran < budget:
+            self._explain_early_return(status)
+        return ran
+
+    def _explain_early_return(self, status):
+        eip = self.eip
+        if eip == UNTIL:
+            self.fault = faults.Fault(faults.FETCH_UNMAPPED, eip, eip)
+        elif status != 0:
+            self.fault = faults.Fault(faults.CPU_EXCEPTION, eip, eip, f"unicorn error {status}")
+        elif self.read(eip - 1, 1) == b"\xf4":
+            self.fault = faults.Fault(faults.HALT, eip - 1, eip - 1)
+        else:
+            self.fault = faults.Fault(faults.CPU_EXCEPTION, eip, eip, "stopped unexpectedly")
+
+    def stop(self):
+        """Stop after the current instruction (from a hook)."""
+        self.stopped = True
+        self.counter.limit = self.counter.count
+        fast.uc_emu_stop(self.handle)
+
+    def _fail(self, fault):
+        self.fault = fault
+        self.counter.limit = self.counter.count
+        fast.uc_emu_stop(self.handle)
+
+    # -- hooks ------------------------------------------------------------------------------
+    def _on_interrupt(self, handle, vector, user_data):
+        if vector == IPC_VEC:
+            self.trap(self)
+            return
+        eip = self.eip
+        if vector == 3:
+            if self.breakpoint is not None and self.breakpoint(self):
+                return
+            self._fail(faults.Fault(faults.BREAKPOINT, eip - 1, eip - 1))
+            return
+        cause = _EXCEPTION_CAUSES.get(vector)
+        if cause is None:
+            software = self.read(eip - 2, 2) == bytes((0xCD, vector))
+            cause = faults.BAD_INTERRUPT if software else faults.CPU_EXCEPTION
+            at = eip - 2 if software else eip
+            self._fail(faults.Fault(cause, vector, at, f"vector {vector}"))
+            return
+        self._fail(faults.Fault(cause, eip, eip, f"vector {vector}"))
+
+    def _on_memory_fault(self, uc, access, address, size, value, user_data):
+        cause = _MEM_CAUSES.get(access, faults.CPU_EXCEPTION)
+        self._fail(faults.Fault(cause, address, self.eip, f"{size} bytes"))
+        return False
+
+    def _on_invalid_instruction(self, uc, user_data):
+        eip = self.eip
+        self._fail(faults.Fault(faults.INVALID_OPCODE, eip, eip))
+        return False
+
+    def _on_port_in(self, uc, port, size, user_data):
+        self._fail(faults.Fault(faults.PORT_IO, port, self.eip, f"in, {size} bytes"))
+        return 0xFFFFFFFF
+
+    def _on_port_out(self, uc, port, size, value, user_data):
+        self._fail(faults.Fault(faults.PORT_IO, port, self.eip, f"out, {size} bytes"))
+
+    def _on_system_instruction(self, uc, user_data):
+        eip = self.eip
+        self._fail(faults.Fault(faults.INVALID_OPCODE, eip, eip, "syscall/sysenter"))
+
+    # -- registers --------------------------------------------------------------------------
+    def trap_registers(self):
+        """(eax, ebx, ecx) of a trap, read in one call."""
+        fast.uc_reg_read_batch(self.handle, self._trap_ids, self._trap_pointers, 3)
+        values = self._trap_values
+        return values[0] & 0xFFFFFFFF, values[1] & 0xFFFFFFFF, values[2] & 0xFFFFFFFF
+
+    def set_result(self, value):
+        """Write a trap's result into eax."""
+        self._result.value = value & 0xFFFFFFFF
+        fast.uc_reg_write(self.handle, x86.UC_X86_REG_EAX, ctypes.byref(self._result))
+
+    @property
+    def eip(self):
+        fast.uc_reg_read(self.handle, x86.UC_X86_REG_EIP, ctypes.byref(self._eip))
+        return self._eip.value
+
+    def registers(self):
+        """All general registers by name (debugger, panic reports)."""
+        return {name: self.uc.reg_read(reg) & 0xFFFFFFFF for name, reg in GENERAL_REGISTERS}
+
+    def set_register(self, name, value):
+        self.uc.reg_write(REGISTER_IDS[name], value & 0xFFFFFFFF)
+
+    # -- memory -----------------------------------------------------------------------------
+    def region_of(self, address, size):
+        """The mapped region holding all of [address, address+size), or None."""
+        end = address + size
+        for lo, hi, writable in self.regions:
+            if lo <= address and end <= hi:
+                return (lo, hi, writable)
+        return None
+
+    def in_rw(self, address, size):
+        """True when [address, address+size) lies in data+bss or in the stack."""
+        end = address + size
+        for lo, hi in self.rw_regions:
+            if lo <= address and end <= hi:
+                return True
+        return False
+
+    def read(self, address, size):
+        """Bytes of mapped memory; b'' when any of the range is not mapped."""
+        if self.region_of(address, size) is None:
+            return b""
+        offset = address - self.window_base
+        return bytes(self.mem[offset:offset + size])
+
+    def write(self, address, data):
+        """Write into mapped memory (any region); False when not mapped."""
+        if self.region_of(address, len(data)) is None:
+            return False
+        offset = address - self.window_base
+        self.mem[offset:offset + len(data)] = data
+        lo, hi, _ = self.regions[0]
+        if address < hi and address + len(data) > lo:
+            self.uc.ctl_remove_cache(address, address + len(data))
+        return True
+
+    def patch(self, address, data):
+        """Change code at `address` and flush the translation cache for it."""
+        return self.write(address, data)

@@ -1,0 +1,72 @@
+"""The console UART at ports 0x3F8 (data) and 0x3FD (line status).
+
+Contract (SPEC section 2): a write to the data port sends one character to the console
+output; the line status has bit 5 (ready to send) always set and bit 0 when an input
+byte is waiting; a read of the data port takes that byte (0 when none).  Input comes from
+a byte string given at boot (`--input FILE`, or a non-interactive stdin read to its end)
+and is all available from time 0, so runs are deterministic; an interactive terminal is
+polled at each tick (`poll`) and is, by nature, not.  IRQ 4 is raised when input is
+waiting and its line is enabled; the kernel masks the line until the driver acknowledges.
+"""
+
+DATA_PORT = 0x3F8
+LINE_STATUS_PORT = 0x3FD
+PORTS = tuple(range(0x3F8, 0x400))
+LSR_DATA_READY = 0x01
+LSR_THR_EMPTY = 0x20
+LSR_IDLE = 0x40
+IRQ_LINE = 4
+
+
+class Console:
+    """The UART's registers, its input queue and its output."""
+
+    irq_line = IRQ_LINE
+    ports = PORTS
+
+    def __init__(self, output, input_bytes=b"", interactive=None):
+        self.output = output
+        self.input = bytearray(input_bytes)
+        self.position = 0
+        self.interactive = interactive       # a file with fileno() to poll, or None
+        self.scratch = bytearray(8)          # the other UART registers, inert
+
+    def pending(self):
+        return self.position < len(self.input)
+
+    def read(self, port, now):
+        if port == DATA_PORT:
+            if not self.pending():
+                return 0
+            byte = self.input[self.position]
+            self.position += 1
+            return byte
+        if port == LINE_STATUS_PORT:
+            return LSR_THR_EMPTY | LSR_IDLE | (LSR_DATA_READY if self.pending() else 0)
+        return self.scratch[port - DATA_PORT]
+
+    def write(self, port, value, now):
+        if port == DATA_PORT:
+            self.output.write(bytes((value & 0xFF,)))
+        elif port != LINE_STATUS_PORT:
+            self.scratch[port - DATA_PORT] = value & 0xFF
+
+    def poll(self):
+        """Take what an interactive terminal has typed (never blocks)."""
+        if self.interactive is None:
+            return
+        import os
+        import select
+        ready, _, _ = select.select([self.interactive], [], [], 0)
+        if ready:
+            data = os.read(self.interactive.fileno(), 256)
+            if data:
+                self.input += data
+            else:
+                self.interactive = None
+
+    def next_event(self):
+        return None
+
+    def advance(self, now):
+        return (IRQ_LINE,) if self.pending() else ()

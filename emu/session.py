@@ -1,0 +1,73 @@
+"""A boot of an image: machine, kernel and run loop put together, for every front end.
+
+Contract: `Session(image, options)` builds the machine (printer file, console streams)
+and the kernel, and starts every program of the image in slots 0.. in image order,
+generation 0.  `run()` runs to one of the ends of the options and returns the end
+reason (see `kernel.run`); `close()` flushes the printer and the trace.  The CLI, the
+benchmarks, the tests, the debugger and the fault injector all boot through here, so a
+run is the same whichever started it.
+"""
+
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emu.elf import read_elf
+from emu.machine import Machine
+from kernel.kernel import Kernel
+from kernel.run import RunLimits, run
+
+
+@dataclass
+class BootOptions:
+    printer: Path | None = Path("build/printer.out")
+    trace: Path | None = None
+    input_bytes: bytes = b""
+    interactive: object = None            # a terminal to poll for console input
+    max_ticks: int | None = None
+    until_exit: str | None = None
+    until_idle: bool = False
+    seed: int = 0
+    console: object = field(default=None)   # binary stream; stdout when None
+    log: object = field(default=None)       # text stream for DIAGCTL; stderr when None
+
+
+class Session:
+    """One boot of one image."""
+
+    def __init__(self, image, options=None):
+        self.image = image
+        self.options = options = options or BootOptions()
+        self._files = []
+        printer = self._open(options.printer) if options.printer else io.BytesIO()
+        self.printer_stream = printer
+        console = options.console if options.console is not None else sys.stdout.buffer
+        self.trace_stream = None
+        if options.trace is not None:
+            self.trace_stream = self._open(options.trace, text=True)
+        self.machine = Machine(printer, console, options.input_bytes, options.interactive)
+        log = options.log if options.log is not None else sys.stderr
+        self.kernel = Kernel(self.machine, self.trace_stream, log)
+        self.kernel.labels = {p.policy.label: p.index for p in image.programs}
+        self.programs = [read_elf(p.elf) for p in image.programs]
+        for program, loaded in zip(image.programs, self.programs):
+            self.kernel.start_process(program.index, program.policy, loaded, slot=program.index)
+
+    def _open(self, path, text=False):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream = open(path, "w" if text else "wb")
+        self._files.append(stream)
+        return stream
+
+    def run(self):
+        options = self.options
+        limits = RunLimits(options.max_ticks, options.until_exit, options.until_idle)
+        return run(self.kernel, limits)
+
+    def close(self):
+        self.machine.console.output.flush()
+        for stream in self._files:
+            stream.close()
+        self._files = []

@@ -1,0 +1,210 @@
+"""The kernel: process lifecycle, blocking and waking, virtual time, panics.
+
+Contract:
+- `Kernel(machine, trace_stream=None, log_stream=None)` ties the process table, the
+  scheduler, IPC, the SYSTEM gate, the CLOCK and the interrupt controller to a machine
+  (its port bus and its CPUs).  `start_process` starts a program of the image in a
+  slot; `kernel.run.run` runs the processes.
+- Virtual time (`now()`) is the instructions retired by all processes: the time at the
+  start of the running slice plus what the running CPU has counted so far.
+- `block(proc)` takes a process off the ready queues (and stops its CPU when it is the
+  one running); `wake(proc, result)` writes the result of its IPC call into its eax and
+  makes it ready, preempting the running process when the woken one has a higher
+  priority.
+- `end_process(proc, how)` frees the slot; every process blocked on it wakes with
+  EDEADSRCDST; nothing of it stays in any queue, bitmap or IRQ line.
+- A Python exception inside a trap is a kernel panic: the machine stops, and
+  `panic_report` says what trap caused it and how to reproduce it.
+"""
+
+import traceback
+
+from kernel.abi import (EDEADSRCDST, M_SOURCE, M_TYPE, MSG_SIZE, NOTIFY_IRQS,
+                        NOTIFY_MESSAGE, NOTIFY_TICKS, NOTIFY_TIME_HI, NOTIFY_TIME_LO,
+                        HARDWARE, TICK_INSNS)
+from kernel import privileges
+from kernel.clock import Clock
+from kernel.interrupts import Interrupts
+from kernel.ipc import Ipc
+from kernel.message import Message
+from kernel.proc import NR_TASKS, ProcTable
+from kernel.sched import Scheduler
+from kernel.system import System
+from kernel.trace import Trace
+
+
+class Kernel:
+    """The microkernel's state and its process lifecycle."""
+
+    def __init__(self, machine, trace_stream=None, log_stream=None):
+        self.machine = machine
+        self.bus = machine.bus
+        self.table = ProcTable()
+        self.sched = Scheduler()
+        self.system = System(self)
+        self.ipc = Ipc(self)
+        self.clock = Clock(self)
+        self.interrupts = Interrupts(self)
+        self.trace = Trace(trace_stream, self.table) if trace_stream is not None else None
+        self.log_stream = log_stream
+        self.time = 0                # virtual time at the start of the running slice
+        self.current = None          # the process whose CPU is running
+        self.notification = Message()
+        self.panic_report = None
+        self.ended = []              # labels of processes that ended, in order
+        self.denials = {}            # (label, primitive, error) -> count
+        self.illegal_requests = {}   # (label, m_type, error, reason) -> count
+        self.labels = {}             # label -> program index of the image
+
+    # -- time -------------------------------------------------------------------------------
+    def now(self):
+        current = self.current
+        if current is None:
+            return self.time
+        return self.time + current.cpu.counter.count
+
+    def insns_of(self, proc):
+        if proc is self.current:
+            return proc.insns + proc.cpu.counter.count
+        return proc.insns
+
+    # -- the trap -----------------------------------------------------------------------------
+    def make_trap(self, proc):
+        """The CPU's `int 0x21` callback for `proc`."""
+        ipc_trap = self.ipc.trap
+
+        def trap(cpu):
+            try:
+                ipc_trap(proc)
+            except Exception as error:       # noqa: BLE001 - every exception is a panic
+                self.panic(proc, error)
+        return trap
+
+    def panic(self, proc, error):
+        registers = proc.cpu.registers()
+        message = proc.cpu.read(registers["ebx"], MSG_SIZE)
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        self.panic_report = {
+            "proc": proc.label, "ep": proc.endpoint, "t": self.now(),
+            "error": f"{type(error).__name__}: {error}",
+            "at": f"{where.filename}:{where.lineno}",
+            "registers": registers, "message": message.hex(),
+        }
+        if self.current is not None:
+            self.current.cpu.stop()
+
+    # -- blocking and waking ----------------------------------------------------------------
+    def block(self, proc):
+        self.sched.dequeue(proc)
+        if proc is self.current:
+            proc.cpu.stop()
+
+    def wake(self, proc, result):
+        proc.sendto = None
+        proc.getfrom = None
+        proc.in_sendrec = False
+        proc.cpu.set_result(result)
+        self.sched.enqueue(proc)
+        current = self.current
+        if current is not None and proc.priority < current.priority:
+            current.cpu.stop()
+
+    def write_notification(self, proc, address, source):
+        """Build the notification message from `source` in `proc`'s buffer."""
+        msg = self.notification.clear()
+        now = self.now()
+        msg.set(M_SOURCE, source)
+        msg.set(M_TYPE, NOTIFY_MESSAGE)
+        msg.set(NOTIFY_TICKS, now // TICK_INSNS)
+        msg.set(NOTIFY_TIME_LO, now & 0xFFFFFFFF)
+        msg.set(NOTIFY_TIME_HI, now >> 32)
+        if source == HARDWARE:
+            msg.set(NOTIFY_IRQS, proc.irq_pending)
+            proc.irq_pending = 0
+        msg.store(proc.cpu, address)
+        if self.trace is not None:
+            self.trace.ipc(now, proc, 2, source, NOTIFY_MESSAGE, 0)
+
+    # -- accounting -------------------------------------------------------------------------
+    def count_denial(self, proc, primitive, error):
+        key = (proc.label, primitive, error)
+        self.denials[key] = self.denials.get(key, 0) + 1
+
+    def count_illegal_request(self, proc, m_type, error, reason):
+        key = (proc.label, m_type, error, reason)
+        self.illegal_requests[key] = self.illegal_requests.get(key, 0) + 1
+
+    def log(self, proc, text):
+        if self.trace is not None:
+            self.trace.log(self.now(), proc, text)
+        if self.log_stream is not None:
+            self.log_stream.write(f"{proc.label}: {text}\n")
+
+    # -- the start and the end of a process -------------------------------------------------
+    def start_process(self, index, policy, program, slot=None):
+        """Start program `index` of the image (its policy, its loaded ELF) in a slot."""
+        proc = self.table.allocate(slot)
+        if proc is None:
+            return None
+        privileges.apply(proc, policy, self.labels)
+        proc.index = index
+        proc.cpu = self.machine.cpu_for(index, self.make_trap(proc), program)
+        self.sched.enqueue(proc)
+        if self.trace is not None:
+            self.trace.process(self.now(), "start", proc)
+        return proc
+
+    def end_process(self, proc, how, status=None, fault=None, by=None):
+        """End `proc` (`how`: exit, fault or kill) and clean every trace of it."""
+        if not proc.alive:
+            return
+        if self.trace is not None:
+            self.trace_end(proc, how, status, fault, by)
+        proc.alive = False
+        proc.exit_status = status
+        proc.last_fault = fault
+        if fault is not None:
+            proc.faults += 1
+        self.sched.dequeue(proc)
+        if proc.sendto is not None:
+            self.unqueue(proc)
+        slot_bit = 1 << proc.slot
+        notify_bit = 1 << (proc.slot + NR_TASKS)
+        for other in self.table.procs:
+            if not other.alive:
+                continue
+            other.notify_pending &= ~notify_bit
+            other.asyn_pending &= ~slot_bit
+            other.may_reply &= ~slot_bit
+            if other.sendto is proc or other.getfrom == proc.endpoint:
+                self.wake(other, EDEADSRCDST)
+        proc.q_head = proc.q_tail = None
+        self.interrupts.release(proc)
+        if proc.alarm is not None:
+            self.clock.set_alarm(proc, None)
+        self.ended.append(proc.label)
+        if proc is self.current:
+            proc.cpu.stop()
+
+    def unqueue(self, proc):
+        """Take a blocked sender out of its destination's queue."""
+        dst = proc.sendto
+        prev, cur = None, dst.q_head
+        while cur is not None and cur is not proc:
+            prev, cur = cur, cur.q_next
+        if cur is proc:
+            self.ipc.unlink_sender(dst, prev, proc)
+        proc.sendto = None
+
+    def trace_end(self, proc, how, status, fault, by):
+        extra = {}
+        if status is not None:
+            extra["status"] = status
+        if fault is not None:
+            extra.update(cause=fault.cause, addr=fault.addr, eip=fault.eip,
+                         insn=self.machine.describe_instruction(proc.cpu, fault.eip))
+            if fault.detail:
+                extra["detail"] = fault.detail
+        if by is not None:
+            extra["by"] = by
+        self.trace.process(self.now(), how, proc, **extra)

@@ -1,0 +1,112 @@
+"""The run loop: picks processes, runs their CPUs in slices, keeps virtual time.
+
+Contract: `run(kernel, limits)` runs until one of the ends of `limits` and returns why:
+`"exit"` (the process named `until_exit` ended), `"idle"` (no process can run and no
+alarm or device event is due; with `until_idle` this is the requested end), `"max-ticks"`,
+`"panic"` (see `kernel.panic_report`) or `"done"` (the default end: `init` ended, or,
+in an image without `init`, every user program ended).
+
+A slice runs the picked process for at most the rest of its quantum, never past the next
+alarm or device event, nor past the tick limit; time advances by the instructions that
+really ran.  When nothing can run, time jumps to the next event.  After every slice, due
+device interrupts and alarms are delivered, the quantum is accounted, and a fault ends
+the process that caused it.  Nothing here reads the wall clock.
+"""
+
+from dataclasses import dataclass
+
+from kernel.abi import TICK_INSNS
+from kernel.sched import REBALANCE_TICKS
+
+KIND_USER = "user"
+
+
+@dataclass
+class RunLimits:
+    max_ticks: int | None = None
+    until_exit: str | None = None
+    until_idle: bool = False
+
+
+def run(kernel, limits):
+    sched = kernel.sched
+    clock = kernel.clock
+    bus = kernel.bus
+    interrupts = kernel.interrupts
+    limit = limits.max_ticks * TICK_INSNS if limits.max_ticks is not None else None
+    rebalance_every = REBALANCE_TICKS * TICK_INSNS
+    next_rebalance = rebalance_every
+    users = {p.label for p in kernel.table.procs if p.alive and p.kind == KIND_USER}
+    has_init = "init" in kernel.labels
+    seen_ended = 0
+    while True:
+        if kernel.panic_report is not None:
+            return "panic"
+        now = kernel.time
+        if len(kernel.ended) != seen_ended:
+            seen_ended = len(kernel.ended)
+            end = _ended(kernel, limits, users, has_init)
+            if end:
+                return end
+        raised = bus.advance(now)
+        if raised:
+            interrupts.raise_lines(raised)
+        clock.expire(now)
+        if now >= next_rebalance:
+            sched.rebalance(kernel.table.procs)
+            next_rebalance = (now // rebalance_every + 1) * rebalance_every
+        proc = sched.pick()
+        due = _next_due(clock.next_due, bus.next_event())
+        if proc is None:
+            kernel.machine.poll_input()
+            if sched.runnable():
+                continue
+            if due is None:
+                return "idle"
+            if limit is not None and due >= limit:
+                kernel.time = limit
+                return "max-ticks"
+            kernel.time = due
+            continue
+        if limit is not None and now >= limit:
+            return "max-ticks"
+        budget = proc.left
+        if budget <= 0:                  # blocked at the very end of its quantum
+            sched.quantum_expired(proc)
+            continue
+        if due is not None and due - now < budget:
+            budget = max(due - now, 1)
+        if limit is not None and limit - now < budget:
+            budget = limit - now
+        kernel.current = proc
+        ran = proc.cpu.run(budget)
+        kernel.current = None
+        kernel.time = now + ran
+        proc.insns += ran
+        proc.left -= ran
+        fault = proc.cpu.fault
+        if fault is not None:
+            proc.cpu.fault = None
+            kernel.end_process(proc, "fault", fault=fault)
+        elif proc.left <= 0 and proc.ready:
+            sched.quantum_expired(proc)
+
+
+def _next_due(alarm, device):
+    if alarm is None:
+        return device
+    if device is None:
+        return alarm
+    return min(alarm, device)
+
+
+def _ended(kernel, limits, users, has_init):
+    if limits.until_exit is not None:
+        return "exit" if limits.until_exit in kernel.ended else None
+    if limits.until_idle:
+        return None
+    if has_init:
+        return "done" if "init" in kernel.ended else None
+    if users and users.issubset(kernel.ended):
+        return "done"
+    return None

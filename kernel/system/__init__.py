@@ -1,0 +1,79 @@
+"""The SYSTEM task: the gate of every kernel call, and the table of calls.
+
+Contract: a kernel call is a SENDREC to a kernel task whose message passed the IPC checks
+1-5.  `System.call(caller, task, address)` reads the request, and denies by default:
+an unknown call number is `EBADREQUEST`, a call not in the caller's `kernel_calls` is
+`ECALLDENIED`; otherwise the call's handler checks its own arguments and does the work.
+Every handler has the signature `do_<call>(kernel, caller, msg) -> result`, reads its
+request from `msg` (a copy: the caller cannot change it under the handler) and writes
+its reply fields into it; the reply goes back to the caller's buffer with `M_TYPE` =
+result and `M_SOURCE` = the task.  A rejection sets `reason` (the sub-reason of an
+illegal kernel request).  `BLOCKED` (EXIT) means the caller is gone: no reply.
+"""
+
+from kernel.abi import (EBADREQUEST, ECALLDENIED, ENOSYS, KERNEL_CALL, KERNEL_CALL_NAMES,
+                        M_SOURCE, M_TYPE, MESSAGE_FIELDS, NR_SYS_CALLS, OK, SENDREC,
+                        SYS_DEVIO, SYS_DIAGCTL, SYS_EXIT, SYS_IRQCTL, SYS_SETALARM, SYS_TIMES,
+                        SYS_VDEVIO)
+from kernel.message import Message
+from kernel.outcome import BLOCKED
+from kernel.system import devio, diagctl, exit as exit_call, irqctl, setalarm, times, vdevio
+
+CALLS = {
+    SYS_DEVIO: devio.do_devio,          # one port read or write
+    SYS_VDEVIO: vdevio.do_vdevio,       # a vector of port reads or writes
+    SYS_IRQCTL: irqctl.do_irqctl,       # enable / disable / acknowledge an IRQ line
+    SYS_SETALARM: setalarm.do_setalarm,  # a CLOCK notification after N ticks
+    SYS_TIMES: times.do_times,          # virtual time
+    SYS_DIAGCTL: diagctl.do_diagctl,    # a line to the kernel log
+    SYS_EXIT: exit_call.do_exit,        # end the caller
+}
+
+
+def _not_yet(kernel, caller, msg):
+    kernel.system.reason = "call not implemented"
+    return ENOSYS
+
+
+class System:
+    """The gate and the dispatch table (built once; the trap path only indexes it)."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.table = [CALLS.get(KERNEL_CALL + i, _not_yet) for i in range(NR_SYS_CALLS)]
+        self.msg = Message()
+        self.reason = ""
+
+    def call(self, caller, task, address):
+        msg = self.msg.load(caller.cpu, address)
+        m_type = msg.type
+        index = m_type - KERNEL_CALL
+        self.reason = ""
+        if not 0 <= index < NR_SYS_CALLS:
+            self.reason = "unknown call"
+            result = EBADREQUEST
+        elif not caller.call_mask >> index & 1:
+            self.reason = "call not allowed"
+            result = ECALLDENIED
+        else:
+            result = self.table[index](self.kernel, caller, msg)
+            if result is BLOCKED:
+                return BLOCKED
+        if result < 0:
+            self.kernel.count_illegal_request(caller, m_type, result, self.reason)
+        msg.set(M_TYPE, result)
+        msg.set(M_SOURCE, task)
+        msg.store(caller.cpu, address)
+        trace = self.kernel.trace
+        if trace is not None:
+            self.trace_call(trace, caller, task, m_type, msg, result)
+        return OK
+
+    def trace_call(self, trace, caller, task, m_type, msg, result):
+        now = self.kernel.now()
+        trace.ipc(now, caller, SENDREC, task, m_type, OK)
+        args = {}
+        for i, name in enumerate(MESSAGE_FIELDS.get(m_type, ())):
+            args[name.split("_", 1)[1].lower()] = msg.get(8 + 4 * i)
+        trace.kcall(now, caller, KERNEL_CALL_NAMES.get(m_type, str(m_type)), args, result,
+                    self.reason)

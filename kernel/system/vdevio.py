@@ -1,0 +1,42 @@
+"""SYS_VDEVIO: up to VDEVIO_MAX port reads or writes in one call.
+
+Message in: M_TYPE = SYS_VDEVIO, VDIO_REQUEST (M_W0) = direction | size as for DEVIO,
+VDIO_VEC_ADDR (M_W1) = address of a vector of (port, value) int32 pairs in the caller's
+data, bss or stack, VDIO_VEC_COUNT (M_W2) = pairs, 1..VDEVIO_MAX.  Every port is checked
+before any I/O is done (all or nothing); inputs write the values read back into the
+vector.  Reply: M_TYPE = OK.  Errors: EINVAL (request or count), EFAULT (vector not in the
+caller's memory), EPERM (a port outside `io` or misaligned).
+"""
+
+from kernel.abi import (DIO_DIR_MASK, DIO_INPUT, DIO_OUTPUT, DIO_SIZE_MASK, EFAULT, EINVAL,
+                        EPERM, OK, VDEVIO_MAX, VDIO_REQUEST, VDIO_VEC_ADDR, VDIO_VEC_COUNT)
+from kernel.message import read_int32, write_int32
+from kernel.system.common import SIZES, port_allowed
+
+
+def do_vdevio(kernel, caller, msg):
+    request = msg.get_unsigned(VDIO_REQUEST)
+    direction = request & DIO_DIR_MASK
+    size = SIZES.get(request & DIO_SIZE_MASK)
+    count = msg.get(VDIO_VEC_COUNT)
+    if size is None or direction not in (DIO_INPUT, DIO_OUTPUT) or \
+            request & ~(DIO_DIR_MASK | DIO_SIZE_MASK) or not 1 <= count <= VDEVIO_MAX:
+        kernel.system.reason = "bad VDEVIO request or count"
+        return EINVAL
+    vector = msg.get_unsigned(VDIO_VEC_ADDR)
+    cpu = caller.cpu
+    if not cpu.in_rw(vector, 8 * count):
+        kernel.system.reason = "vector outside the caller"
+        return EFAULT
+    pairs = [(read_int32(cpu, vector + 8 * i), vector + 8 * i + 4) for i in range(count)]
+    if not all(port_allowed(caller, port, size) for port, _ in pairs):
+        kernel.system.reason = "port not allowed"
+        return EPERM
+    bus, now = kernel.bus, kernel.now()
+    mask = (1 << (8 * size)) - 1
+    for port, value_address in pairs:
+        if direction == DIO_INPUT:
+            write_int32(cpu, value_address, bus.read(port, size, now))
+        else:
+            bus.write(port, size, read_int32(cpu, value_address) & mask, now)
+    return OK

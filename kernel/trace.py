@@ -1,0 +1,65 @@
+"""The IPC trace: JSON lines, one event per line (SPEC section 7).
+
+Contract: every line has `t` (virtual time in instructions), `ev`, `proc` (label) and
+`ep` (endpoint).  `ipc` events add `op`, `peer`, `peer_label`, `m_type` (name where known)
+and `result` (`OK` or the error's name); a delivered message gives one event for the
+sender (its primitive) and one for the receiver (`RECEIVE`), both at delivery time.
+`kcall` events add `call`, the call's arguments and `result` (and `reason` on a
+rejection).  Process events (`start`, `exit`, `fault`, `kill`, `restart`) name the
+process they happened to; `fault` adds `cause`, `addr`, `eip` and `insn`.  Keys keep a
+fixed order and nothing depends on the wall clock, so the same run gives the same bytes.
+The kernel calls these methods only when tracing is on.
+"""
+
+import json
+
+from kernel.abi import ERROR_NAMES, MESSAGE_TYPE_NAMES, PRIMITIVE_NAMES
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def result_name(result):
+    return ERROR_NAMES.get(result, result)
+
+
+def type_name(m_type):
+    return MESSAGE_TYPE_NAMES.get(m_type, m_type)
+
+
+class Trace:
+    """Writes trace events to a text stream."""
+
+    def __init__(self, stream, table):
+        self.stream = stream
+        self.table = table
+        self.events = 0
+
+    def emit(self, event):
+        self.stream.write(_dumps(event) + "\n")
+        self.events += 1
+
+    def ipc(self, t, proc, primitive, peer, m_type, result):
+        event = {"t": t, "ev": "ipc", "proc": proc.label, "ep": proc.endpoint,
+                 "op": PRIMITIVE_NAMES.get(primitive, primitive), "peer": peer,
+                 "peer_label": self.table.name_of(peer) if peer is not None else None,
+                 "m_type": type_name(m_type) if m_type is not None else None,
+                 "result": result_name(result)}
+        self.emit(event)
+
+    def kcall(self, t, proc, call, args, result, reason):
+        event = {"t": t, "ev": "kcall", "proc": proc.label, "ep": proc.endpoint,
+                 "call": call}
+        event.update(args)
+        event["result"] = result_name(result)
+        if reason:
+            event["reason"] = reason
+        self.emit(event)
+
+    def process(self, t, ev, proc, **extra):
+        event = {"t": t, "ev": ev, "proc": proc.label, "ep": proc.endpoint}
+        event.update(extra)
+        self.emit(event)
+
+    def log(self, t, proc, text):
+        self.emit({"t": t, "ev": "diag", "proc": proc.label, "ep": proc.endpoint,
+                   "text": text})
