@@ -1,6 +1,7 @@
 """A boot of an image: machine, kernel and run loop put together, for every front end.
 
-Contract: `Session(image, options)` builds the machine (printer file, console streams)
+Contract: `Session(image, options)` (streams for the trace and the printer may be passed
+in instead of files) builds the machine (printer file, console streams)
 and the kernel, and starts every program of the image in slots 0.. in image order,
 generation 0.  `run()` runs to one of the ends of the options and returns the end
 reason (see `kernel.run`); `close()` flushes the printer and the trace.  The CLI, the
@@ -36,15 +37,17 @@ class BootOptions:
 class Session:
     """One boot of one image."""
 
-    def __init__(self, image, options=None):
+    def __init__(self, image, options=None, trace_stream=None, printer_stream=None):
         self.image = image
         self.options = options = options or BootOptions()
         self._files = []
-        printer = self._open(options.printer) if options.printer else io.BytesIO()
+        printer = printer_stream
+        if printer is None:
+            printer = self._open(options.printer) if options.printer else io.BytesIO()
         self.printer_stream = printer
         console = options.console if options.console is not None else sys.stdout.buffer
-        self.trace_stream = None
-        if options.trace is not None:
+        self.trace_stream = trace_stream
+        if trace_stream is None and options.trace is not None:
             self.trace_stream = self._open(options.trace, text=True)
         self.machine = Machine(printer, console, options.input_bytes, options.interactive)
         log = options.log if options.log is not None else sys.stderr
