@@ -41,8 +41,10 @@ class Machine:
             cpu.reset()
         return cpu
 
-    def poll_input(self):
-        self.console.poll()
+    def wait_input(self):
+        """Wait for an interactive console to type something; False when there is no
+        interactive console (or it closed).  Only an idle interactive system waits."""
+        return self.console.wait()
 
     def describe_instruction(self, cpu, address):
         """The instruction at `address` in `cpu`'s memory, disassembled ('' if unmapped)."""

@@ -256,10 +256,10 @@ class Ipc:
 
     # -- NOTIFY -----------------------------------------------------------------------------
     def notify(self, caller, dst):
-        self.post_notification(caller.endpoint, notify_bit_of_slot(caller.slot), dst)
         trace = self.kernel.trace
         if trace is not None:
             trace.ipc(self.kernel.now(), caller, NOTIFY, dst.endpoint, None, OK)
+        self.post_notification(caller.endpoint, notify_bit_of_slot(caller.slot), dst)
         return OK
 
     def post_notification(self, source, bit, dst):

@@ -58,10 +58,9 @@ def run(kernel, limits):
         proc = sched.pick()
         due = _next_due(clock.next_due, bus.next_event())
         if proc is None:
-            kernel.machine.poll_input()
-            if sched.runnable():
-                continue
             if due is None:
+                if kernel.machine.wait_input():     # an interactive console only
+                    continue
                 return "idle"
             if limit is not None and due >= limit:
                 kernel.time = limit

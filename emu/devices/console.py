@@ -4,10 +4,12 @@ Contract (SPEC section 2): a write to the data port sends one character to the c
 output; the line status has bit 5 (ready to send) always set and bit 0 when an input
 byte is waiting; a read of the data port takes that byte (0 when none).  Input comes from
 a byte string given at boot (`--input FILE`, or a non-interactive stdin read to its end)
-and is all available from time 0, so runs are deterministic; an interactive terminal is
-polled at each tick (`poll`) and is, by nature, not.  IRQ 4 is raised when input is
+and is all available from time 0, so runs are deterministic; from an interactive terminal
+the machine reads only when the whole system is idle (`wait`), which is, by nature, not.  IRQ 4 is raised when input is
 waiting and its line is enabled; the kernel masks the line until the driver acknowledges.
 """
+
+import os
 
 DATA_PORT = 0x3F8
 LINE_STATUS_PORT = 0x3FD
@@ -51,19 +53,17 @@ class Console:
         elif port != LINE_STATUS_PORT:
             self.scratch[port - DATA_PORT] = value & 0xFF
 
-    def poll(self):
-        """Take what an interactive terminal has typed (never blocks)."""
+    def wait(self):
+        """Block until an interactive terminal types something; False when there is none
+        (or it closed).  The only place the machine waits on the outside world."""
         if self.interactive is None:
-            return
-        import os
-        import select
-        ready, _, _ = select.select([self.interactive], [], [], 0)
-        if ready:
-            data = os.read(self.interactive.fileno(), 256)
-            if data:
-                self.input += data
-            else:
-                self.interactive = None
+            return False
+        data = os.read(self.interactive.fileno(), 256)
+        if not data:
+            self.interactive = None
+            return False
+        self.input += data
+        return True
 
     def next_event(self):
         return None
