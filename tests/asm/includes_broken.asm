@@ -1,0 +1,5 @@
+.text
+_start:
+    nop
+.include "broken.inc"
+    ret
