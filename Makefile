@@ -11,7 +11,7 @@ GUEST_SOURCES := $(shell find guest -name '*.asm' -o -name '*.inc' -o -name '*.t
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py emu/_icount.c
+$(STAMP): pyproject.toml setup.py emu/_cpuhooks.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

@@ -7,11 +7,12 @@ Contract:
   isolation is by construction.  The kernel reads and writes guest memory through `mem`
   (a memoryview of the window; offset = address - window_base) after checking `regions`.
 - `run(budget)` runs at most `budget` instructions and returns how many ran (exactly,
-  counted by the C hook of `emu._icount`).  It returns early when a trap handler called
-  `stop()`, or on a fault, which is left in `fault` (an `emu.faults.Fault`).
-- `int 0x21` calls `trap(cpu)` inside the hook, with eip already past the instruction;
-  the handler reads `trap_registers()`, answers with `set_result()`, and calls `stop()`
-  when the process must not go on (it blocked, or another process must run).
+  counted by the C hook of `emu._cpuhooks`).  It returns early when a trap handler
+  called `stop()`, or on a fault, which is left in `fault` (an `emu.faults.Fault`).
+- `int 0x21` calls `trap(eax, ebx, ecx)` from the C hook, with eip already past the
+  instruction; an int it returns goes into eax, None leaves eax alone.  The handler
+  calls `stop()` when the process must not go on (it blocked, or another must run).
+  `set_result()` gives a stopped CPU's eax its value before it next runs.
 - Every other way of leaving the guest's sandbox is a fault: invalid opcode, unmapped or
   protected access, divide error, a foreign `int N`, `hlt`, port I/O, `syscall` and
   `sysenter`; `int3` calls `breakpoint(cpu)` if set and true-returning, else faults.
@@ -28,16 +29,21 @@ from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INSN_INVAL
                      UC_PROT_READ, UC_PROT_WRITE, Uc)
 from unicorn import x86_const as x86
 
-from emu import faults
+from emu import _cpuhooks, faults
 from emu import unicorn_fast as fast
-from emu._icount import hook_address as _icount_hook_address
 from kernel.abi import (DATA_OFFSET, IPC_VEC, PAGE_SIZE, STACK_SIZE, TEXT_MAX,
                         WINDOW_SIZE)
 
 UNTIL = 0xFFFFFFF0            # an address never mapped: emu_start's end marker
 INITIAL_EFLAGS = 0x202
 
-_ICOUNT_HOOK = _icount_hook_address()
+_COUNT_HOOK, _INTR_HOOK = _cpuhooks.addresses()
+_cpuhooks.init(ctypes.cast(fast.uc_emu_start, ctypes.c_void_p).value, fast.EMU_STOP_ADDRESS,
+               ctypes.cast(fast.uc_reg_read, ctypes.c_void_p).value,
+               ctypes.cast(fast.uc_reg_write, ctypes.c_void_p).value,
+               x86.UC_X86_REG_EAX, x86.UC_X86_REG_EBX, x86.UC_X86_REG_ECX,
+               x86.UC_X86_REG_EIP, IPC_VEC, UNTIL)
+_run_slice = _cpuhooks.run
 
 _MEM_CAUSES = {
     19: faults.READ_UNMAPPED, 20: faults.WRITE_UNMAPPED, 21: faults.FETCH_UNMAPPED,
@@ -65,38 +71,41 @@ class Cpu:
 
     def __init__(self, window_base, trap, breakpoint=None):
         self.window_base = window_base
-        self.trap = trap
         self.breakpoint = breakpoint
         self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
         self.handle = self.uc._uch
         self.backing = mmap.mmap(-1, WINDOW_SIZE)
         self.mem = memoryview(self.backing)
         self._backing_address = ctypes.addressof(ctypes.c_char.from_buffer(self.backing))
-        self.counter = fast.Counter(0, 0, fast.EMU_STOP_ADDRESS)
+        self.context = fast.CpuContext(0, 0, self.handle.value, trap, self._on_exception)
+        self._context_address = ctypes.addressof(self.context)
         self.fault = None
         self.stopped = False
+        self.running = False
+        self.pending_result = None   # eax to write before the next slice
         self.regions = ()          # ((lo, hi, writable), ...) of mapped memory
         self.rw_regions = ()       # ((lo, hi), ...): data+bss and stack
         self.text_range = (window_base, window_base)
         self.entry = window_base
         self._pristine = None
         self._mapped = []
-        self._trap_ids = (ctypes.c_int * 3)(x86.UC_X86_REG_EAX, x86.UC_X86_REG_EBX,
-                                            x86.UC_X86_REG_ECX)
-        self._trap_values = (ctypes.c_uint64 * 3)()
-        base = ctypes.addressof(self._trap_values)
-        self._trap_pointers = (ctypes.c_void_p * 3)(base, base + 8, base + 16)
+        self._dirty = False          # memory may hold more than zeros and the image
         self._eip = ctypes.c_uint32()
         self._result = ctypes.c_uint32()
         self._install_hooks()
 
+    @property
+    def trap(self):
+        return self.context.on_ipc
+
+    @trap.setter
+    def trap(self, handler):
+        self.context.on_ipc = handler
+
     # -- set-up ---------------------------------------------------------------------------
     def _install_hooks(self):
-        fast.add_raw_hook(self.handle, UC_HOOK_CODE, _ICOUNT_HOOK,
-                          ctypes.addressof(self.counter))
-        self._intr_callback = fast.INTR_CALLBACK(self._on_interrupt)
-        fast.add_raw_hook(self.handle, UC_HOOK_INTR,
-                          ctypes.cast(self._intr_callback, ctypes.c_void_p).value, 0)
+        fast.add_raw_hook(self.handle, UC_HOOK_CODE, _COUNT_HOOK, self._context_address)
+        fast.add_raw_hook(self.handle, UC_HOOK_INTR, _INTR_HOOK, self._context_address)
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_memory_fault)
         self.uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid_instruction)
         self.uc.hook_add(UC_HOOK_INSN, self._on_port_in, None, 1, 0, x86.UC_X86_INS_IN)
@@ -116,6 +125,10 @@ class Cpu:
             raise ValueError("data and bss overlap the stack")
         for address, size in self._mapped:
             self.uc.mem_unmap(address, size)
+            if self._dirty:
+                offset = address - wb
+                self.mem[offset:offset + size] = bytes(size)
+        self._dirty = False          # a fresh mapping of zeroed memory
         self._mapped = []
         text_size = _round_up(max(len(text), 1))
         stack_lo = wb + WINDOW_SIZE - STACK_SIZE
@@ -146,7 +159,10 @@ class Cpu:
         """Back to the pristine image: text, data, zeroed bss and stack, fresh registers."""
         text, data, data_size = self._pristine
         mem, wb = self.mem, self.window_base
-        mem[:] = bytes(WINDOW_SIZE)
+        if self._dirty:
+            for lo, hi, _ in self.regions:
+                mem[lo - wb:hi - wb] = bytes(hi - lo)
+        self._dirty = True
         mem[0:len(text)] = text
         mem[DATA_OFFSET:DATA_OFFSET + len(data)] = data
         self.uc.ctl_remove_cache(wb, wb + _round_up(max(len(text), 1)))
@@ -156,17 +172,17 @@ class Cpu:
         self.uc.reg_write(x86.UC_X86_REG_EIP, self.entry)
         self.uc.reg_write(x86.UC_X86_REG_EFLAGS, INITIAL_EFLAGS)
         self.fault = None
+        self.pending_result = None
 
     # -- running --------------------------------------------------------------------------
     def run(self, budget):
         """Run at most `budget` instructions; return how many ran."""
-        counter = self.counter
-        counter.count = 0
-        counter.limit = budget
         self.stopped = False
-        fast.uc_reg_read(self.handle, x86.UC_X86_REG_EIP, ctypes.byref(self._eip))
-        status = fast.uc_emu_start(self.handle, self._eip.value, UNTIL, 0, 0)
-        ran = counter.count
+        self.running = True
+        result, self.pending_result = self.pending_result, None
+        status = _run_slice(self._context_address, budget, result)
+        self.running = False
+        ran = self.context.count
         if self.fault is None and not self.stopped and ran < budget:
             self._explain_early_return(status)
         return ran
@@ -183,21 +199,20 @@ class Cpu:
             self.fault = faults.Fault(faults.CPU_EXCEPTION, eip, eip, "stopped unexpectedly")
 
     def stop(self):
-        """Stop after the current instruction (from a hook)."""
+        """Stop after the current instruction (from a hook): the count hook stops the CPU
+        before the next one."""
         self.stopped = True
-        self.counter.limit = self.counter.count
-        fast.uc_emu_stop(self.handle)
+        context = self.context
+        context.limit = context.count
 
     def _fail(self, fault):
         self.fault = fault
-        self.counter.limit = self.counter.count
-        fast.uc_emu_stop(self.handle)
+        context = self.context
+        context.limit = context.count
 
     # -- hooks ------------------------------------------------------------------------------
-    def _on_interrupt(self, handle, vector, user_data):
-        if vector == IPC_VEC:
-            self.trap(self)
-            return
+    def _on_exception(self, vector):
+        """Every interrupt vector but the IPC one (from the C hook)."""
         eip = self.eip
         if vector == 3:
             if self.breakpoint is not None and self.breakpoint(self):
@@ -235,16 +250,19 @@ class Cpu:
         self._fail(faults.Fault(faults.INVALID_OPCODE, eip, eip, "syscall/sysenter"))
 
     # -- registers --------------------------------------------------------------------------
-    def trap_registers(self):
-        """(eax, ebx, ecx) of a trap, read in one call."""
-        fast.uc_reg_read_batch(self.handle, self._trap_ids, self._trap_pointers, 3)
-        values = self._trap_values
-        return values[0] & 0xFFFFFFFF, values[1] & 0xFFFFFFFF, values[2] & 0xFFFFFFFF
-
     def set_result(self, value):
-        """Write a trap's result into eax."""
-        self._result.value = value & 0xFFFFFFFF
-        fast.uc_reg_write(self.handle, x86.UC_X86_REG_EAX, ctypes.byref(self._result))
+        """The result of an IPC call that completed while the process was blocked: eax
+        gets it before the process runs again (at once if it is running)."""
+        if self.running:
+            self._result.value = value & 0xFFFFFFFF
+            fast.uc_reg_write(self.handle, x86.UC_X86_REG_EAX, ctypes.byref(self._result))
+        else:
+            self.pending_result = value
+
+    def _flush_result(self):
+        if self.pending_result is not None:
+            result, self.pending_result = self.pending_result, None
+            self.uc.reg_write(x86.UC_X86_REG_EAX, result & 0xFFFFFFFF)
 
     @property
     def eip(self):
@@ -253,9 +271,11 @@ class Cpu:
 
     def registers(self):
         """All general registers by name (debugger, panic reports)."""
+        self._flush_result()
         return {name: self.uc.reg_read(reg) & 0xFFFFFFFF for name, reg in GENERAL_REGISTERS}
 
     def set_register(self, name, value):
+        self._flush_result()
         self.uc.reg_write(REGISTER_IDS[name], value & 0xFFFFFFFF)
 
     # -- memory -----------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 The binding's public methods cost about three times what the C functions cost through
 ctypes (measured: reg_read 1.4 us against 0.4 us).  This module exposes the C functions
-the machine calls on every trap or slice: emu_start, emu_stop, register reads and writes,
-and raw hook registration.  Everything else goes through the binding.
+the machine calls outside the C hooks (register writes, raw hook registration), the
+addresses the C hooks of `emu._cpuhooks` call, and the context structure they share
+with Python.  Everything else goes through the binding.
 """
 
 import ctypes
@@ -30,11 +31,14 @@ EMU_STOP_ADDRESS = ctypes.cast(uc_emu_stop, ctypes.c_void_p).value
 INTR_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 
 
-class Counter(ctypes.Structure):
-    """The instruction counter shared with the C hook in `emu._icount`."""
+class CpuContext(ctypes.Structure):
+    """The per-CPU context shared with the C hooks of `emu._cpuhooks` (same layout as
+    its cpu_context_t): the instruction counter, the engine, the kernel's callables."""
     _fields_ = [("count", ctypes.c_uint64),
                 ("limit", ctypes.c_uint64),
-                ("stop", ctypes.c_void_p)]
+                ("uc", ctypes.c_void_p),
+                ("on_ipc", ctypes.py_object),
+                ("on_exception", ctypes.py_object)]
 
 
 def add_raw_hook(handle, hook_type, callback_address, user_data_address, begin=1, end=0):

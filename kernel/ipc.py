@@ -1,10 +1,11 @@
 """The IPC trap: the six primitives of SPEC section 3, with every check, in order.
 
 Contract:
-- `Ipc.trap(caller)` handles one `int 0x21` of the running process `caller` (called
-  from the CPU hook): `ecx` = function, `eax` = endpoint (ASEND: entry count), `ebx` =
-  message (ASEND: table).  It writes the result into the caller's `eax` at once, or,
-  when the caller blocks, later, when the call completes (`Kernel.wake`).
+- `Ipc.do_ipc(caller, ecx, eax, ebx)` handles one `int 0x21` of the running process
+  `caller` (called from the CPU's trap hook): `ecx` = function, `eax` = endpoint (ASEND:
+  entry count), `ebx` = message (ASEND: table).  It returns the result for the caller's
+  eax, or `BLOCKED` when the caller blocked: its result is written when the call
+  completes (`Kernel.wake`).
 - The checks run in the order of the spec's table, before anything changes; each denial
   returns its error and changes nothing: 1 primitive and flags (EBADCALL), 2 primitive
   allowed (ETRAPDENIED), 3 endpoint (EBADSRCDST / EDEADSRCDST / ETRAPDENIED for a kernel
@@ -47,12 +48,6 @@ class Ipc:
         self.system = kernel.system
 
     # -- the trap ---------------------------------------------------------------------------
-    def trap(self, caller):
-        eax, ebx, ecx = caller.cpu.trap_registers()
-        result = self.do_ipc(caller, ecx, eax, ebx)
-        if result is not BLOCKED:
-            caller.cpu.set_result(result)
-
     def do_ipc(self, caller, function, eax, address):
         primitive = function & IPC_PRIMITIVE_MASK
         flags = function & ~IPC_PRIMITIVE_MASK

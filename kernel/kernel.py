@@ -27,6 +27,7 @@ from kernel.clock import Clock
 from kernel.interrupts import Interrupts
 from kernel.ipc import Ipc
 from kernel.message import Message
+from kernel.outcome import BLOCKED
 from kernel.proc import NR_TASKS, ProcTable
 from kernel.sched import Scheduler
 from kernel.system import System
@@ -61,23 +62,25 @@ class Kernel:
         current = self.current
         if current is None:
             return self.time
-        return self.time + current.cpu.counter.count
+        return self.time + current.cpu.context.count
 
     def insns_of(self, proc):
         if proc is self.current:
-            return proc.insns + proc.cpu.counter.count
+            return proc.insns + proc.cpu.context.count
         return proc.insns
 
     # -- the trap -----------------------------------------------------------------------------
     def make_trap(self, proc):
-        """The CPU's `int 0x21` callback for `proc`."""
-        ipc_trap = self.ipc.trap
+        """The CPU's `int 0x21` callback for `proc`: (eax, ebx, ecx) -> eax or None."""
+        do_ipc = self.ipc.do_ipc
 
-        def trap(cpu):
+        def trap(eax, ebx, ecx):
             try:
-                ipc_trap(proc)
+                result = do_ipc(proc, ecx, eax, ebx)
             except Exception as error:       # noqa: BLE001 - every exception is a panic
                 self.panic(proc, error)
+                return None
+            return None if result is BLOCKED else result
         return trap
 
     def panic(self, proc, error):

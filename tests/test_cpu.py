@@ -15,7 +15,7 @@ _ks = keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_32)
 
 def make_cpu(code, data=b"", bss=0, trap=None):
     encoding, _ = _ks.asm(code, W)
-    cpu = Cpu(W, trap or (lambda cpu: None))
+    cpu = Cpu(W, trap or (lambda eax, ebx, ecx: None))
     cpu.load(W, bytes(encoding), DATA, data, bss, W)
     return cpu
 
@@ -94,10 +94,10 @@ def test_reset_restores_the_pristine_image():
 def test_trap_handler_sees_registers_and_sets_the_result():
     seen = []
 
-    def trap(cpu):
-        seen.append(cpu.trap_registers())
-        cpu.set_result(-105)
+    def trap(eax, ebx, ecx):
+        seen.append((eax, ebx, ecx))
         cpu.stop()
+        return -105
     cpu = make_cpu("mov eax, 7\nmov ebx, 8\nmov ecx, 9\nint 0x21\nmov esi, eax", trap=trap)
     ran = cpu.run(100)
     assert ran == 4 and cpu.stopped and seen == [(7, 8, 9)]

@@ -4,7 +4,7 @@ Contract: each `floor_*` function returns wall seconds (time.perf_counter, harne
 for work that the machine does in one figure, done with nothing but Unicorn and the
 machine's own instruction counter:
 - a `BareCpu` is one Unicorn i386 instance with a program (an ELF read by `emu.elf`)
-  mapped at its window, the counting C hook of `emu._icount` registered as the machine
+  mapped at its window, the counting C hook of `emu._cpuhooks` registered as the machine
   registers it, and an `int 0x21` hook through raw ctypes; `run(budget)` starts
   emu_start exactly as `emu.cpu.Cpu.run` does (begin = eip, until = an unmapped
   address, no timeout, count 0, the budget enforced by the counting hook).
@@ -26,7 +26,7 @@ from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INTR, UC_MODE_32, UC_PRO
 from unicorn import x86_const as x86
 
 from emu import unicorn_fast as fast
-from emu._icount import hook_address
+from emu._cpuhooks import addresses as _hook_addresses
 from kernel.abi import PAGE_SIZE, STACK_SIZE, WINDOW_SIZE, window_base
 
 UNTIL = 0xFFFFFFF0                   # as emu.cpu: an address never mapped
@@ -34,7 +34,7 @@ STOP = "stop"                        # every trap stops the CPU
 STOP_EVERY_SECOND = "stop-every-second"   # traps 1, 3, 5... stop (a server's RECEIVEs)
 RETURN = "return"                    # every trap returns at once
 
-_ICOUNT_HOOK = hook_address()
+_ICOUNT_HOOK = _hook_addresses()[0]
 
 
 def _round_up(value):
@@ -47,7 +47,7 @@ class BareCpu:
     def __init__(self, program, on_trap, registers=None):
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_32)
         self.handle = uc._uch
-        self.counter = fast.Counter(0, 0, fast.EMU_STOP_ADDRESS)
+        self.counter = fast.CpuContext(0, 0, uc._uch.value, None, None)
         self.traps = 0
         self._eip = ctypes.c_uint32()
         fast.add_raw_hook(self.handle, UC_HOOK_CODE, _ICOUNT_HOOK,
