@@ -2,7 +2,8 @@
  * _cpuhooks: the per-instruction and per-trap hooks of the machine, and its slice runner,
  * in C.  These are the hot paths of the emulator; everything else stays in Python.
  *
- * - The instruction counter: Unicorn has no retired-instruction counter, and
+ * - The instruction counter (which also keeps the address of the instruction that runs,
+ *   so a fault names its instruction exactly): Unicorn has no retired-instruction counter, and
  *   emu_start(count=N) does not say how many instructions ran when a hook stopped it
  *   early.  `count_hook` runs before every guest instruction: below `limit` it counts
  *   the instruction, which then runs; at the limit it calls uc_emu_stop and Unicorn stops
@@ -33,6 +34,7 @@ typedef struct {
     uint64_t count;          /* instructions run in this slice */
     uint64_t limit;          /* stop before running instruction number limit + 1 */
     void *uc;                /* the uc_engine */
+    uint64_t pc;             /* address of the instruction that ran last (or runs now) */
     PyObject *on_ipc;        /* callable(eax, ebx, ecx) -> int or None */
     PyObject *on_exception;  /* callable(vector) -> None */
 } cpu_context_t;
@@ -51,13 +53,13 @@ static struct {
 static void count_hook(void *uc, uint64_t address, uint32_t size, void *user_data)
 {
     cpu_context_t *context = (cpu_context_t *)user_data;
-    (void)address;
     (void)size;
     if (context->count >= context->limit) {
         api.emu_stop(uc);
         return;
     }
     context->count++;
+    context->pc = address;
 }
 
 static void intr_hook(void *uc, uint32_t vector, void *user_data)

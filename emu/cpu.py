@@ -77,7 +77,7 @@ class Cpu:
         self.backing = mmap.mmap(-1, WINDOW_SIZE)
         self.mem = memoryview(self.backing)
         self._backing_address = ctypes.addressof(ctypes.c_char.from_buffer(self.backing))
-        self.context = fast.CpuContext(0, 0, self.handle.value, trap, self._on_exception)
+        self.context = fast.CpuContext(0, 0, self.handle.value, 0, trap, self._on_exception)
         self._context_address = ctypes.addressof(self.context)
         self.fault = None
         self.stopped = False
@@ -212,21 +212,20 @@ class Cpu:
 
     # -- hooks ------------------------------------------------------------------------------
     def _on_exception(self, vector):
-        """Every interrupt vector but the IPC one (from the C hook)."""
-        eip = self.eip
-        if vector == 3:
+        """Every interrupt vector but the IPC one (from the C hook).  The counter knows
+        the instruction that raised it; its first byte tells a software interrupt
+        (`int N`, `int3`, `into`) from a CPU exception (divide error...)."""
+        at = self.context.pc
+        opcode = self.read(at, 1)
+        if opcode == b"\xcc" or (vector == 3 and self.read(at, 2) == b"\xcd\x03"):
             if self.breakpoint is not None and self.breakpoint(self):
                 return
-            self._fail(faults.Fault(faults.BREAKPOINT, eip - 1, eip - 1))
-            return
-        cause = _EXCEPTION_CAUSES.get(vector)
-        if cause is None:
-            software = self.read(eip - 2, 2) == bytes((0xCD, vector))
-            cause = faults.BAD_INTERRUPT if software else faults.CPU_EXCEPTION
-            at = eip - 2 if software else eip
-            self._fail(faults.Fault(cause, vector, at, f"vector {vector}"))
-            return
-        self._fail(faults.Fault(cause, eip, eip, f"vector {vector}"))
+            self._fail(faults.Fault(faults.BREAKPOINT, at, at))
+        elif opcode == b"\xcd":
+            self._fail(faults.Fault(faults.BAD_INTERRUPT, vector, at, f"int {vector:#x}"))
+        else:
+            cause = _EXCEPTION_CAUSES.get(vector, faults.CPU_EXCEPTION)
+            self._fail(faults.Fault(cause, at, at, f"vector {vector}"))
 
     def _on_memory_fault(self, uc, access, address, size, value, user_data):
         cause = _MEM_CAUSES.get(access, faults.CPU_EXCEPTION)
@@ -234,8 +233,12 @@ class Cpu:
         return False
 
     def _on_invalid_instruction(self, uc, user_data):
-        eip = self.eip
-        self._fail(faults.Fault(faults.INVALID_OPCODE, eip, eip))
+        at = self.context.pc
+        code = self.read(at, 2)
+        if code[:1] == b"\xcd":                 # Unicorn takes `int 6` for an invalid opcode
+            self._fail(faults.Fault(faults.BAD_INTERRUPT, code[1], at, f"int {code[1]:#x}"))
+        else:
+            self._fail(faults.Fault(faults.INVALID_OPCODE, at, at))
         return False
 
     def _on_port_in(self, uc, port, size, user_data):

@@ -4,7 +4,8 @@ Contract: `PortBus(devices)` maps every port a device lists in `ports` to it; ot
 read as all ones and ignore writes, as on a PC.  Word and long accesses are split into
 byte accesses of consecutive ports, little-endian (an ISA bus does the same for 8-bit
 devices).  `next_event()` is the earliest virtual time any device will raise an interrupt;
-`advance(now)` returns the IRQ lines raised by then as a bit mask.  Guests never reach
+`advance(now)` returns the IRQ lines raised by then as a bit mask.  `next_due` caches
+`next_event()`; it changes only when a device is written or advanced.  Guests never reach
 this bus directly: only the SYSTEM task's DEVIO family does, after its checks.
 """
 
@@ -15,6 +16,7 @@ class PortBus:
     def __init__(self, devices):
         self.devices = tuple(devices)
         self.by_port = {}
+        self.next_due = None
         for device in self.devices:
             for port in device.ports:
                 self.by_port[port] = device
@@ -32,6 +34,7 @@ class PortBus:
             device = self.by_port.get(port + i)
             if device is not None:
                 device.write(port + i, (value >> (8 * i)) & 0xFF, now)
+        self.next_due = self.next_event()
 
     def next_event(self):
         times = [t for t in (d.next_event() for d in self.devices) if t is not None]
@@ -42,4 +45,5 @@ class PortBus:
         for device in self.devices:
             for line in device.advance(now):
                 raised |= 1 << line
+        self.next_due = self.next_event()
         return raised

@@ -37,6 +37,7 @@ class CpuContext(ctypes.Structure):
     _fields_ = [("count", ctypes.c_uint64),
                 ("limit", ctypes.c_uint64),
                 ("uc", ctypes.c_void_p),
+                ("pc", ctypes.c_uint64),
                 ("on_ipc", ctypes.py_object),
                 ("on_exception", ctypes.py_object)]
 

@@ -23,6 +23,7 @@ class Clock:
     def set_alarm(self, proc, when):
         proc.alarm = when
         self._recompute()
+        self.kernel.event_scheduled(when)
 
     def _recompute(self):
         due = [p.alarm for p in self.procs if p.alive and p.alarm is not None]

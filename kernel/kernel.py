@@ -50,6 +50,7 @@ class Kernel:
         self.log_stream = log_stream
         self.time = 0                # virtual time at the start of the running slice
         self.current = None          # the process whose CPU is running
+        self.slice_end = 0           # virtual time the running slice may not pass
         self.notification = Message()
         self.panic_report = None
         self.ended = []              # labels of processes that ended, in order
@@ -63,6 +64,13 @@ class Kernel:
         if current is None:
             return self.time
         return self.time + current.cpu.context.count
+
+    def event_scheduled(self, when):
+        """A new alarm or device event at `when`: end the running slice at once if it
+        would otherwise run past it, so the event is delivered on time."""
+        current = self.current
+        if current is not None and when is not None and when < self.slice_end:
+            current.cpu.stop()
 
     def insns_of(self, proc):
         if proc is self.current:

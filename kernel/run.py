@@ -7,7 +7,8 @@ alarm or device event is due; with `until_idle` this is the requested end), `"ma
 in an image without `init`, every user program ended).
 
 A slice runs the picked process for at most the rest of its quantum, never past the next
-alarm or device event, nor past the tick limit; time advances by the instructions that
+alarm or device event (one set during the slice ends it early: `Kernel.event_scheduled`),
+nor past the tick limit; time advances by the instructions that
 really ran.  When nothing can run, time jumps to the next event.  After every slice, due
 device interrupts and alarms are delivered, the quantum is accounted, and a fault ends
 the process that caused it.  Nothing here reads the wall clock.
@@ -56,7 +57,7 @@ def run(kernel, limits):
             sched.rebalance(kernel.table.procs)
             next_rebalance = (now // rebalance_every + 1) * rebalance_every
         proc = sched.pick()
-        due = _next_due(clock.next_due, bus.next_event())
+        due = _next_due(clock.next_due, bus.next_due)
         if proc is None:
             if due is None:
                 if kernel.machine.wait_input():     # an interactive console only
@@ -78,6 +79,7 @@ def run(kernel, limits):
         if limit is not None and limit - now < budget:
             budget = limit - now
         kernel.current = proc
+        kernel.slice_end = now + budget
         ran = proc.cpu.run(budget)
         kernel.current = None
         kernel.time = now + ran

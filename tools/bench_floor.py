@@ -47,7 +47,7 @@ class BareCpu:
     def __init__(self, program, on_trap, registers=None):
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_32)
         self.handle = uc._uch
-        self.counter = fast.CpuContext(0, 0, uc._uch.value, None, None)
+        self.counter = fast.CpuContext(0, 0, uc._uch.value, 0, None, None)
         self.traps = 0
         self._eip = ctypes.c_uint32()
         fast.add_raw_hook(self.handle, UC_HOOK_CODE, _ICOUNT_HOOK,

@@ -29,4 +29,5 @@ def do_devio(kernel, caller, msg):
     else:
         mask = (1 << (8 * size)) - 1
         bus.write(port, size, msg.get_unsigned(DIO_VALUE) & mask, kernel.now())
+        kernel.event_scheduled(bus.next_due)
     return OK

@@ -22,9 +22,13 @@ def do_irqctl(kernel, caller, msg):
         kernel.system.reason = "IRQ line not allowed"
         return EPERM
     irqs = kernel.interrupts
+    handler = irqs.handler(line)
     if request == IRQ_ENABLE:
+        if handler is not None and handler is not caller:
+            kernel.system.reason = "IRQ line routed to another process"
+            return EPERM
         irqs.route(line, caller)
-    elif irqs.handler(line) is not caller:
+    elif handler is not caller:
         kernel.system.reason = "IRQ line not routed to the caller"
         return EPERM
     elif request == IRQ_DISABLE:

@@ -39,4 +39,5 @@ def do_vdevio(kernel, caller, msg):
             write_int32(cpu, value_address, bus.read(port, size, now))
         else:
             bus.write(port, size, read_int32(cpu, value_address) & mask, now)
+    kernel.event_scheduled(bus.next_due)
     return OK
