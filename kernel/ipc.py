@@ -14,9 +14,11 @@ Contract:
 - Semantics as MINIX 3: SEND blocks until delivery, senders queue FIFO per destination;
   RECEIVE takes pending notifications (lowest source first), then queued senders (FIFO),
   then pending ASEND entries; SENDREC is SEND then RECEIVE from the same peer, taking no
-  notification; NOTIFY never blocks and coalesces; NBSEND fails with ENOTREADY unless
-  the peer waits for it; ASEND registers a table in the sender's memory that the kernel
-  re-reads and re-checks each time it looks at it.
+  notification (an ASEND reply from the peer is taken); NOTIFY never blocks and
+  coalesces; NBSEND fails with ENOTREADY unless the peer waits for it; ASEND registers a
+  table in the sender's memory that the kernel re-reads and re-checks each time it looks
+  at an entry.  As in MINIX 3, the destinations are looked at when ASEND is called: an
+  entry whose destination is rewritten afterwards is found at the sender's next ASEND.
 - A SENDREC to a kernel task is a kernel call, served at once by `kernel.system`.
 """
 
@@ -116,6 +118,10 @@ class Ipc:
             if not sendrec:
                 return OK
             caller.in_sendrec = True
+            if caller.asyn_pending >> dst.slot & 1 and \
+                    self.receive_async(caller, dst.endpoint, address):
+                caller.in_sendrec = False
+                return OK
             caller.getfrom = dst.endpoint
             caller.msg_addr = address
             self.kernel.block(caller)
@@ -246,6 +252,9 @@ class Ipc:
             trace.ipc(t, dst, RECEIVE, sender.endpoint, m_type, OK)
         if sendrec:
             sender.getfrom = dst.endpoint       # on to the receive half, still blocked
+            if sender.asyn_pending >> dst.slot & 1 and \
+                    self.receive_async(sender, dst.endpoint, sender.msg_addr):
+                self.kernel.wake(sender, OK)
         else:
             self.kernel.wake(sender, OK)
 
@@ -287,7 +296,7 @@ class Ipc:
             dst = self.check_entry(sender, entry)
             if dst is None:
                 continue
-            if self.waits_for(dst, sender) and not dst.in_sendrec:
+            if self.waits_for(dst, sender):
                 self.deliver_entry(sender, entry, dst, dst.msg_addr)
                 self.kernel.wake(dst, OK)
             else:
