@@ -1,4 +1,5 @@
-"""The `emu` command line (SPEC section 7): build, boot, bench.
+"""The `emu` command line (SPEC section 7): build, boot, bench, and the commands of the
+tools registered in COMMAND_MODULES.
 
 Contract: `main(argv)` returns the exit status: 0 when the command did its work (a boot
 that ended in any of its requested ways included), 1 on a kernel panic, 2 on bad input
@@ -7,6 +8,7 @@ line on stderr and never a traceback.
 """
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -50,6 +52,11 @@ def _parser():
     bench = commands.add_parser("bench", help="benchmarks against bare Unicorn")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.add_argument("--quick", action="store_true", help="short runs (for tests)")
+
+    for name, module_name in COMMAND_MODULES.items():
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(name, help=module.HELP)
+        module.add_arguments(sub)
     return parser
 
 
@@ -67,7 +74,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = _parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        return COMMANDS.get(args.command, _dispatch)(args)
     except BadInput as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -98,6 +105,15 @@ def cmd_bench(args):
 
 
 COMMANDS = {"build": cmd_build, "boot": cmd_boot, "bench": cmd_bench}
+
+# Commands that live with their tools: each module has HELP, add_arguments(parser) and
+# run(args, BadInput) -> exit status.
+COMMAND_MODULES = {}
+
+
+def _dispatch(args):
+    module = importlib.import_module(COMMAND_MODULES[args.command])
+    return module.run(args, BadInput)
 
 
 if __name__ == "__main__":
