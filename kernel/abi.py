@@ -62,9 +62,23 @@ NR_PAYLOAD_WORDS = 14
 # Error codes (MINIX 3, 2008).  OK = 0; every error is negative.
 OK = 0
 EPERM = -1
+ENOENT = -2
+ESRCH = -3
 EIO = -5
+E2BIG = -7
+EBADF = -9
+EAGAIN = -11
+ENOMEM = -12
 EFAULT = -14
+EBUSY = -16
+EEXIST = -17
+ENODEV = -19
+EISDIR = -21
 EINVAL = -22
+EMFILE = -24
+EFBIG = -27
+ENOSPC = -28
+ENAMETOOLONG = -36
 ENOSYS = -38
 ELOCKED = -101
 EBADCALL = -102
@@ -157,19 +171,96 @@ DIAG_MAX = 256
 # EXIT
 EXIT_STATUS = M_W0
 
-# Grants (SETGRANT / SAFECOPY*): entry {flags, grantee, address, size}, 16 bytes
-CPF_READ = 1
-CPF_WRITE = 2
+# Grants: a table of entries {flags, grantee, address, size} in the granter's memory
+CPF_READ = 1                    # the grantee may copy from the granter
+CPF_WRITE = 2                   # the grantee may copy into the granter
 CPF_VALID = 0x1000
+CPF_FLAGS_MASK = 0x1003
+GRANT_FLAGS = 0                 # offsets within an entry
+GRANT_GRANTEE = 4
+GRANT_ADDRESS = 8
+GRANT_SIZE = 12
 GRANT_ENTRY_SIZE = 16
+GRANT_MAX = 64                  # entries per table
 
-# ---------------------------------------------------------------------------------------
-# Requests of the stock guest protocols (servers and drivers)
-DEV_RQ_BASE = 0x400
-DEV_WRITE = DEV_RQ_BASE + 4     # character write with the data inline in the message
-DEV_COUNT = M_W0                # bytes, 1..DEV_INLINE_MAX
-DEV_DATA = M_W1                 # the bytes, packed from M_W1 on
-DEV_INLINE_MAX = 40
+# SETGRANT
+SG_ADDR = M_W0                  # the table (0 with count 0: no table)
+SG_COUNT = M_W1
+
+# SAFECOPYFROM / SAFECOPYTO: copy between the caller and a granter through a grant
+SC_GRANTER = M_W0               # endpoint of the granter
+SC_GRANT = M_W1                 # grant id: index in the granter's table
+SC_OFFSET = M_W2                # offset within the granted area
+SC_SIZE = M_W3                  # bytes, 1..SAFECOPY_MAX
+SC_ADDR = M_W4                  # the caller's own address
+SAFECOPY_MAX = 0x10000
+
+# SDEVIO: string port I/O between a port and a grant (disk sectors)
+SDIO_REQUEST = M_W0             # DIO_INPUT / DIO_OUTPUT | DIO_BYTE / DIO_WORD / DIO_LONG
+SDIO_PORT = M_W1
+SDIO_GRANTER = M_W2             # SELF for the caller's own memory through its own grant
+SDIO_GRANT = M_W3
+SDIO_OFFSET = M_W4
+SDIO_COUNT = M_W5               # bytes, a multiple of the access size, 1..SDEVIO_MAX
+SDEVIO_MAX = 4096
+
+# VIRCOPY: copy between two processes' addresses (servers only)
+VC_SRC = M_W0                   # endpoint (SELF: the caller)
+VC_SRC_ADDR = M_W1
+VC_DST = M_W2
+VC_DST_ADDR = M_W3
+VC_SIZE = M_W4                  # bytes, 1..VIRCOPY_MAX
+VIRCOPY_MAX = 0x10000
+
+# KILL
+KILL_ENDPOINT = M_W0
+
+# SPAWN: start a program of the image by label; the new process finds its argument
+# string (NUL-terminated) at the top of its stack: esi = its address, edi = its length
+SPAWN_LABEL = M_W0              # 16 bytes, NUL-padded: M_W0..M_W3
+SPAWN_ARGS_ADDR = M_W4          # in the caller's memory
+SPAWN_ARGS_LEN = M_W5           # 0..ARGS_MAX
+SPAWN_ENDPOINT = M_W0           # out: the new endpoint
+ARGS_MAX = 128
+LABEL_SIZE = 16
+
+# GETINFO
+GI_REQUEST = M_W0
+GI_WHICH = M_W1                 # slot (GI_PROC) or program index (GI_PROGRAM)
+GI_ADDR = M_W2                  # where to copy PROCINFO entries in the caller
+GI_PROC = 1                     # one slot's entry
+GI_PROCTAB = 2                  # NR_PROCS entries
+GI_PROGRAM = 3                  # an image program's policy, as an entry (endpoint NONE)
+GI_ENDED = 4                    # next ended process not yet reported to the caller
+GI_END_ENDPOINT = M_W1          # out (GI_ENDED): who ended
+GI_END_PROGRAM = M_W2
+GI_END_HOW = M_W3               # END_EXIT, END_FAULT, END_KILL
+GI_END_STATUS = M_W4
+GI_COUNT = M_W5                 # out (GI_PROCTAB): entries; (GI_PROGRAM): programs
+END_EXIT = 1
+END_FAULT = 2
+END_KILL = 3
+# a PROCINFO entry
+PI_ENDPOINT = 0
+PI_STATE = 4                    # PS_* bits
+PI_PROGRAM = 8
+PI_PRIORITY = 12
+PI_KIND = 16                    # KIND_*
+PI_HEARTBEAT = 20
+PI_RESTART = 24                 # RESTART_*
+PI_FAULTS = 28
+PI_LABEL = 32                   # 16 bytes
+PROCINFO_SIZE = 48
+PS_ALIVE = 1
+PS_SENDING = 2
+PS_RECEIVING = 4
+PS_READY = 8
+KIND_DRIVER = 1
+KIND_SERVER = 2
+KIND_USER = 3
+RESTART_ALWAYS = 1
+RESTART_NEVER = 2
+RESTART_BACKOFF = 3
 
 # ---------------------------------------------------------------------------------------
 # The machine: address-space layout and virtual time
@@ -222,8 +313,9 @@ KERNEL_CALL_NAMES = {value: name[4:] for name, value in globals().items()
                      if name.startswith("SYS_") and isinstance(value, int)}
 KERNEL_CALL_BY_NAME = {name: value for value, name in KERNEL_CALL_NAMES.items()}
 
-# M_TYPE values with a name, for traces and the debugger
-MESSAGE_TYPE_NAMES = {NOTIFY_MESSAGE: "NOTIFY_MESSAGE", DEV_WRITE: "DEV_WRITE"}
+# M_TYPE values with a name, for traces and the debugger (kernel.names adds the
+# requests of kernel.protocols)
+MESSAGE_TYPE_NAMES = {NOTIFY_MESSAGE: "NOTIFY_MESSAGE"}
 MESSAGE_TYPE_NAMES.update({value: "SYS_" + name for value, name in KERNEL_CALL_NAMES.items()})
 
 # The payload words of each message type, by name, in order from M_W0
@@ -236,7 +328,16 @@ MESSAGE_FIELDS = {
     SYS_TIMES: ("T_TICKS", "T_TIME_LO", "T_TIME_HI", "T_USER_INSNS"),
     SYS_DIAGCTL: ("DIAG_ADDR", "DIAG_LEN"),
     SYS_EXIT: ("EXIT_STATUS",),
-    DEV_WRITE: ("DEV_COUNT",) + tuple(f"DEV_DATA{i}" for i in range(10)),
+    SYS_SETGRANT: ("SG_ADDR", "SG_COUNT"),
+    SYS_SAFECOPYFROM: ("SC_GRANTER", "SC_GRANT", "SC_OFFSET", "SC_SIZE", "SC_ADDR"),
+    SYS_SAFECOPYTO: ("SC_GRANTER", "SC_GRANT", "SC_OFFSET", "SC_SIZE", "SC_ADDR"),
+    SYS_SDEVIO: ("SDIO_REQUEST", "SDIO_PORT", "SDIO_GRANTER", "SDIO_GRANT", "SDIO_OFFSET",
+                 "SDIO_COUNT"),
+    SYS_VIRCOPY: ("VC_SRC", "VC_SRC_ADDR", "VC_DST", "VC_DST_ADDR", "VC_SIZE"),
+    SYS_KILL: ("KILL_ENDPOINT",),
+    SYS_SPAWN: ("SPAWN_LABEL0", "SPAWN_LABEL1", "SPAWN_LABEL2", "SPAWN_LABEL3",
+                "SPAWN_ARGS_ADDR", "SPAWN_ARGS_LEN"),
+    SYS_GETINFO: ("GI_REQUEST", "GI_WHICH", "GI_ADDR"),
 }
 
 

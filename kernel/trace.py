@@ -13,17 +13,9 @@ The kernel calls these methods only when tracing is on.
 
 import json
 
-from kernel.abi import ERROR_NAMES, MESSAGE_TYPE_NAMES, PRIMITIVE_NAMES
+from kernel.names import PRIMITIVE_NAMES, result_name, type_name
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def result_name(result):
-    return ERROR_NAMES.get(result, result)
-
-
-def type_name(m_type):
-    return MESSAGE_TYPE_NAMES.get(m_type, m_type)
 
 
 class Trace:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel import abi
+from kernel import abi, protocols
 from kernel.abi import (DIO_BYTE, DIO_INPUT, DIO_LONG, DIO_OUTPUT, DIO_WORD, KERNEL_CALL,
                         NR_SYS_CALLS, SYS_DEVIO, SYS_DIAGCTL, SYS_EXIT, SYS_IRQCTL,
                         SYS_SETALARM, SYS_TIMES, SYS_VDEVIO, TICK_INSNS)
@@ -214,7 +214,7 @@ def assert_nothing_happened(result):
 def test_gate_unknown_call_numbers(tmp_path):
     numbers = [KERNEL_CALL - 1, KERNEL_CALL + NR_SYS_CALLS, 0, -1, 0x7FFFFFFF, -0x80000000,
                KERNEL_CALL + 0x10000, KERNEL_CALL - 0x10000, abi.NOTIFY_MESSAGE,
-               abi.DEV_WRITE]
+               protocols.DEV_WRITE]
     # payloads that would be good DEVIO requests: nothing may come of them
     steps = [call(n, OUT_B, 0xAC, ord("U")) for n in numbers] + \
         [call(n, OUT_B, 0xAD, 1) for n in numbers[:2]]

@@ -12,10 +12,11 @@ illegal kernel request).  `BLOCKED` (EXIT) means the caller is gone: no reply.
 """
 
 from kernel.abi import (EBADREQUEST, ECALLDENIED, ENOSYS, KERNEL_CALL, KERNEL_CALL_NAMES,
-                        M_SOURCE, M_TYPE, MESSAGE_FIELDS, NR_SYS_CALLS, OK, SENDREC,
+                        M_SOURCE, M_TYPE, NR_SYS_CALLS, OK, SENDREC,
                         SYS_DEVIO, SYS_DIAGCTL, SYS_EXIT, SYS_IRQCTL, SYS_SETALARM, SYS_TIMES,
                         SYS_VDEVIO)
 from kernel.message import Message
+from kernel.names import MESSAGE_FIELDS
 from kernel.outcome import BLOCKED
 from kernel.system import devio, diagctl, exit as exit_call, irqctl, setalarm, times, vdevio
 
