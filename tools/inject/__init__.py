@@ -1,0 +1,1 @@
+"""Fault injection (SPEC section 8): fault types, triggers, campaigns, reports."""
