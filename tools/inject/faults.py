@@ -170,15 +170,16 @@ def _dst(text, insn, rng):
 
 
 def _src(text, insn, rng):
-    op = _operand(insn, _READ)
-    if op is None:
-        return None
-    if op.type == _OP_IMM and insn.imm_size:
+    imm = next((op for op in insn.operands if op.type == _OP_IMM), None)
+    source = _operand(insn, _READ)
+    if imm is not None and insn.imm_size:
         offsets = list(range(insn.imm_offset, insn.imm_offset + insn.imm_size))
-    elif op.type == _OP_MEM:
+    elif source is not None and source.type == _OP_MEM:
         offsets = _addressing_offsets(insn)
-    else:
+    elif source is not None:
         offsets = [insn.modrm_offset] if insn.modrm_offset else []
+    else:
+        return None
     return _record(text, "src", insn, _flip_in(insn, offsets, rng)) if offsets else None
 
 
