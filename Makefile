@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 IMAGE := build/minix.img
 GUEST_SOURCES := $(shell find guest -name '*.asm' -o -name '*.inc' -o -name '*.toml' 2>/dev/null)
 
-.PHONY: run test image bench abi clean venv
+.PHONY: run test image bench abi clean venv pictures
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ test: $(STAMP)
 
 bench: $(IMAGE)
 	$(BIN)/emu bench
+
+# The README's pictures, drawn from real runs (tools/trace/pictures.py lists them)
+pictures: $(STAMP) guest/include/abi.inc
+	$(BIN)/python -m tools.trace.pictures
 
 clean:
 	rm -rf build .pytest_cache

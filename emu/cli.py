@@ -108,7 +108,7 @@ COMMANDS = {"build": cmd_build, "boot": cmd_boot, "bench": cmd_bench}
 
 # Commands that live with their tools: each module has HELP, add_arguments(parser) and
 # run(args, BadInput) -> exit status.
-COMMAND_MODULES = {}
+COMMAND_MODULES = {"trace": "tools.trace.command"}
 
 
 def _dispatch(args):
