@@ -1,8 +1,9 @@
 """`emu boot`: read the image, boot it, run it, report how it ended.
 
 Contract: `boot_from_args(args, BadInput)` returns the exit status (0 for any requested
-end, 1 on a kernel panic) and raises `BadInput` for a missing or malformed image or
-input file.  A panic prints what trap caused it and the command that reproduces it.
+end, 1 on a kernel panic) and raises `BadInput` for a missing or malformed image,
+input file or disk file (`--disk`; by default the `disk.img` next to the image, if
+there is one).  A panic prints what trap caused it and the command that reproduces it.
 """
 
 import sys
@@ -21,7 +22,8 @@ def boot_from_args(args, BadInput):
     except ImageError as error:
         raise BadInput(str(error)) from None
     input_bytes, interactive = _console_input(args.input, BadInput)
-    options = BootOptions(printer=Path(args.printer), trace=_path(args.trace),
+    options = BootOptions(printer=Path(args.printer), disk=_path(args.disk),
+                          trace=_path(args.trace),
                           input_bytes=input_bytes, interactive=interactive,
                           max_ticks=args.max_ticks, until_exit=args.until_exit,
                           until_idle=args.until_idle, seed=args.seed)
@@ -72,6 +74,8 @@ def _report_panic(report, args):
     command = f"emu boot {args.image} --max-ticks {ticks} --seed {args.seed}"
     if args.input:
         command += f" --input {args.input}"
+    if args.disk:
+        command += f" --disk {args.disk}"
     lines = [
         f"emu: KERNEL PANIC in the trap of {report['proc']} (endpoint {report['ep']}) "
         f"at t={report['t']}: {report['error']} ({report['at']})",

@@ -46,6 +46,8 @@ def _parser():
     boot.add_argument("--trace", metavar="FILE", help="write the IPC trace (JSON lines)")
     boot.add_argument("--printer", metavar="FILE", default="build/printer.out",
                       help="the printer's output file")
+    boot.add_argument("--disk", metavar="FILE",
+                      help="the disk's file (default: disk.img next to the image)")
     boot.add_argument("--input", metavar="FILE", help="console input")
     boot.add_argument("--seed", type=int, default=0, help="the seed of every random choice")
 

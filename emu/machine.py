@@ -1,11 +1,15 @@
-"""The machine: devices on the port bus, and one CPU per program of the image.
+"""The machine: devices on the port bus, and the CPUs of the processes.
 
-Contract: `Machine(printer_output, console_output, console_input, interactive)` builds
-the printer and the console on a `PortBus`.  `cpu_for(index, trap, program)` gives the
-CPU of program `index` loaded with `program` (an ELF read by `emu.elf`): an existing
-CPU of that program is reset and reused (creating a Unicorn instance costs
-milliseconds), else a new one is made at the program's window.  The machine knows
-nothing of IPC: the trap callback is the kernel's.
+Contract: `Machine(printer_output, console_output, console_input, interactive, disk)`
+builds the printer, the console and, when `disk` (an `emu.devices.disk.Disk`) is given,
+the ATA disk on a `PortBus`.  `cpu_for(index, trap, program)` gives a CPU for a new
+process of program `index`, loaded with `program` (an ELF read by `emu.elf`): a CPU
+that an ended process of that program left behind (`release`) is reset and reused
+(creating a Unicorn instance costs milliseconds), else a new one is made at the
+program's window.  Two live processes of one program have two CPUs: the same window
+addresses in two private address spaces.  A released CPU keeps its memory until it is
+reused, so a dead process can still be looked at.  `close()` writes the disk back.
+The machine knows nothing of IPC: the trap callback is the kernel's.
 """
 
 from emu.cpu import Cpu
@@ -18,33 +22,44 @@ from kernel.abi import window_base
 class Machine:
     """Devices, the port bus and the CPUs."""
 
-    def __init__(self, printer_output, console_output, console_input=b"", interactive=None):
+    def __init__(self, printer_output, console_output, console_input=b"", interactive=None,
+                 disk=None):
         self.printer = Printer(printer_output)
         self.console = Console(console_output, console_input, interactive)
-        self.bus = PortBus((self.printer, self.console))
-        self.cpus = {}
-        self.programs = {}
+        self.disk = disk
+        devices = (self.printer, self.console) + ((disk,) if disk is not None else ())
+        self.bus = PortBus(devices)
+        self.idle = {}               # program index -> CPUs of ended processes
+        self.programs = {}           # CPU -> the program loaded in it
         self._disassembler = None
 
     def cpu_for(self, index, trap, program):
-        cpu = self.cpus.get(index)
-        if cpu is None or self.programs.get(index) is not program:
-            if cpu is None:
-                cpu = Cpu(window_base(index), trap)
-                self.cpus[index] = cpu
-            cpu.trap = trap
+        idle = self.idle.get(index)
+        if idle:
+            cpu = idle.pop()
+        else:
+            cpu = Cpu(window_base(index), trap)
+        cpu.trap = trap
+        if self.programs.get(cpu) is program:
+            cpu.reset()
+        else:
             cpu.load(program.text_base, program.text, program.data_base, program.data,
                      program.bss_size, program.entry)
-            self.programs[index] = program
-        else:
-            cpu.trap = trap
-            cpu.reset()
+            self.programs[cpu] = program
         return cpu
+
+    def release(self, index, cpu):
+        """The process of program `index` on `cpu` ended: the CPU may be reused."""
+        self.idle.setdefault(index, []).append(cpu)
 
     def wait_input(self):
         """Wait for an interactive console to type something; False when there is no
         interactive console (or it closed).  Only an idle interactive system waits."""
         return self.console.wait()
+
+    def close(self):
+        if self.disk is not None:
+            self.disk.close()
 
     def describe_instruction(self, cpu, address):
         """The instruction at `address` in `cpu`'s memory, disassembled ('' if unmapped)."""

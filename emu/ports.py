@@ -3,9 +3,15 @@
 Contract: `PortBus(devices)` maps every port a device lists in `ports` to it; other ports
 read as all ones and ignore writes, as on a PC.  Word and long accesses are split into
 byte accesses of consecutive ports, little-endian (an ISA bus does the same for 8-bit
-devices).  `next_event()` is the earliest virtual time any device will raise an interrupt;
+devices), except on a port a device lists in `wide_ports` (the ATA data port), which
+takes the whole access: `read_wide(port, size, now)` / `write_wide(port, size, value,
+now)`.  `read_string(port, size, count, now)` / `write_string(port, size, data, now)`
+move `count` bytes as count / size accesses of one port (string I/O), at once on a
+wide port (`read_block` / `write_block` of its device).
+`next_event()` is the earliest virtual time any device will raise an interrupt;
 `advance(now)` returns the IRQ lines raised by then as a bit mask.  `next_due` caches
-`next_event()`; it changes only when a device is written or advanced.  Guests never reach
+`next_event()`; it changes when a device is written, advanced or read on one of its
+`timed_reads` ports (a read that can start a device's busy time).  Guests never reach
 this bus directly: only the SYSTEM task's DEVIO family does, after its checks.
 """
 
@@ -16,25 +22,58 @@ class PortBus:
     def __init__(self, devices):
         self.devices = tuple(devices)
         self.by_port = {}
+        self.wide = {}
+        self.timed_reads = set()
         self.next_due = None
         for device in self.devices:
             for port in device.ports:
                 self.by_port[port] = device
+            for port in getattr(device, "wide_ports", ()):
+                self.wide[port] = device
+            self.timed_reads.update(getattr(device, "timed_reads", ()))
 
     def read(self, port, size, now):
-        value = 0
-        for i in range(size):
-            device = self.by_port.get(port + i)
-            byte = device.read(port + i, now) if device is not None else 0xFF
-            value |= (byte & 0xFF) << (8 * i)
+        device = self.wide.get(port)
+        if device is not None and size > 1:
+            value = device.read_wide(port, size, now)
+        else:
+            value = 0
+            for i in range(size):
+                device = self.by_port.get(port + i)
+                byte = device.read(port + i, now) if device is not None else 0xFF
+                value |= (byte & 0xFF) << (8 * i)
+        if port in self.timed_reads:
+            self.next_due = self.next_event()
         return value
 
     def write(self, port, size, value, now):
-        for i in range(size):
-            device = self.by_port.get(port + i)
-            if device is not None:
-                device.write(port + i, (value >> (8 * i)) & 0xFF, now)
+        device = self.wide.get(port)
+        if device is not None and size > 1:
+            device.write_wide(port, size, value, now)
+        else:
+            for i in range(size):
+                device = self.by_port.get(port + i)
+                if device is not None:
+                    device.write(port + i, (value >> (8 * i)) & 0xFF, now)
         self.next_due = self.next_event()
+
+    def read_string(self, port, size, count, now):
+        device = self.wide.get(port)
+        if device is not None:
+            data = device.read_block(port, size, count, now)
+            self.next_due = self.next_event()
+            return data
+        return b"".join(self.read(port, size, now).to_bytes(size, "little")
+                        for _ in range(count // size))
+
+    def write_string(self, port, size, data, now):
+        device = self.wide.get(port)
+        if device is not None:
+            device.write_block(port, size, data, now)
+            self.next_due = self.next_event()
+            return
+        for i in range(0, len(data), size):
+            self.write(port, size, int.from_bytes(data[i:i + size], "little"), now)
 
     def next_event(self):
         times = [t for t in (d.next_event() for d in self.devices) if t is not None]

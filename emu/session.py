@@ -1,12 +1,16 @@
 """A boot of an image: machine, kernel and run loop put together, for every front end.
 
 Contract: `Session(image, options)` (streams for the trace and the printer may be passed
-in instead of files) builds the machine (printer file, console streams)
-and the kernel, and starts every program of the image in slots 0.. in image order,
-generation 0.  `run()` runs to one of the ends of the options and returns the end
-reason (see `kernel.run`); `close()` flushes the printer and the trace.  The CLI, the
-benchmarks, the tests, the debugger and the fault injector all boot through here, so a
-run is the same whichever started it.
+in instead of files) builds the machine (printer file, console streams, the disk) and
+the kernel, gives the kernel the image's programs and starts them in slots 0.. in image
+order, generation 0, except that when the image has a program labelled `init`, the
+other user programs are not started (PM starts them; their slots stay free).  The disk
+is the file `options.disk`, by default `disk.img` next to the image (what `emu build`
+writes); without that default file the machine has no disk.  `run()` runs to one of
+the ends of the options and returns the end reason (see `kernel.run`); `close()`
+flushes the printer and the trace and writes the disk back.  The CLI, the benchmarks,
+the tests, the debugger and the fault injector all boot through here, so a run is the
+same whichever started it.
 """
 
 import io
@@ -14,6 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emu.devices.disk import Disk
 from emu.elf import read_elf
 from emu.machine import Machine
 from kernel.kernel import Kernel
@@ -23,6 +28,7 @@ from kernel.run import RunLimits, run
 @dataclass
 class BootOptions:
     printer: Path | None = Path("build/printer.out")
+    disk: Path | None = None              # None: disk.img next to the image, if any
     trace: Path | None = None
     input_bytes: bytes = b""
     interactive: object = None            # a terminal to poll for console input
@@ -40,6 +46,7 @@ class Session:
     def __init__(self, image, options=None, trace_stream=None, printer_stream=None):
         self.image = image
         self.options = options = options or BootOptions()
+        disk = _disk(image, options.disk)
         self._files = []
         printer = printer_stream
         if printer is None:
@@ -49,13 +56,19 @@ class Session:
         self.trace_stream = trace_stream
         if trace_stream is None and options.trace is not None:
             self.trace_stream = self._open(options.trace, text=True)
-        self.machine = Machine(printer, console, options.input_bytes, options.interactive)
+        self.machine = Machine(printer, console, options.input_bytes, options.interactive,
+                               disk)
         log = options.log if options.log is not None else sys.stderr
         self.kernel = Kernel(self.machine, self.trace_stream, log)
-        self.kernel.labels = {p.policy.label: p.index for p in image.programs}
         self.programs = [read_elf(p.elf) for p in image.programs]
+        self.kernel.load_image([(p.policy, loaded)
+                                for p, loaded in zip(image.programs, self.programs)])
+        has_init = "init" in self.kernel.labels
         for program, loaded in zip(image.programs, self.programs):
-            self.kernel.start_process(program.index, program.policy, loaded, slot=program.index)
+            policy = program.policy
+            if has_init and policy.kind == "user" and policy.label != "init":
+                continue
+            self.kernel.start_process(program.index, policy, loaded, slot=program.index)
 
     def _open(self, path, text=False):
         path = Path(path)
@@ -70,7 +83,18 @@ class Session:
         return run(self.kernel, limits)
 
     def close(self):
+        self.machine.close()
         self.machine.console.output.flush()
         for stream in self._files:
             stream.close()
         self._files = []
+
+
+def _disk(image, path):
+    """The disk of a boot: the file `path` (it must exist), else the image's disk.img."""
+    if path is None:
+        path = Path(image.path).parent / "disk.img"
+        if not path.is_file():
+            return None
+    path = Path(path)
+    return Disk(path.read_bytes(), path)

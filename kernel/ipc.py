@@ -20,14 +20,17 @@ Contract:
   at an entry.  As in MINIX 3, the destinations are looked at when ASEND is called: an
   entry whose destination is rewritten afterwards is found at the sender's next ASEND.
 - A SENDREC to a kernel task is a kernel call, served at once by `kernel.system`.
+- A SEND or SENDREC from a server to a driver that passed checks 1-5 is reported
+  (`Kernel.report_trust`), whether it then waits or not: a trusted server must never
+  depend on an untrusted driver.
 """
 
 from kernel.abi import (AMF_DONE, AMF_FLAGS_MASK, AMF_NOTIFY, AMF_VALID, ANY, ASEND,
                         ASEND_DST, ASEND_ENTRY_SIZE, ASEND_MAX, ASEND_MSG, ASEND_RESULT,
-                        CLOCK, EBADCALL, EBADSRCDST, ECALLDENIED, EDEADSRCDST, EFAULT,
-                        EINVAL, ELOCKED, ENDPOINT_GEN_MUL, ENOTREADY, ETRAPDENIED, HARDWARE, IPC_PRIMITIVE_MASK,
-                        MSG_SIZE, NBSEND, NONBLOCK, NOTIFY, NR_PROCS, NR_TASKS, OK, RECEIVE,
-                        SEND, SENDREC, SYSTEM)
+                        CLOCK, EBADCALL, EBADSRCDST, ECALLDENIED, EFAULT, EINVAL, ELOCKED,
+                        ENDPOINT_GEN_MUL, ENOTREADY, ETRAPDENIED, HARDWARE,
+                        IPC_PRIMITIVE_MASK, MSG_SIZE, NBSEND, NONBLOCK, NOTIFY, NR_PROCS,
+                        NR_TASKS, OK, RECEIVE, SEND, SENDREC, SYSTEM)
 from kernel.message import copy_message, message_type, read_int32, write_int32
 from kernel.outcome import BLOCKED
 from kernel.proc import notify_bit_of_slot, notify_bit_of_task
@@ -113,6 +116,8 @@ class Ipc:
 
     # -- SEND, SENDREC, NBSEND --------------------------------------------------------------
     def send(self, caller, dst, address, sendrec):
+        if caller.is_server and dst.is_driver:
+            self.kernel.report_trust(caller, dst, SENDREC if sendrec else SEND)
         if self.waits_for(dst, caller):
             self.deliver(caller, address, dst, SENDREC if sendrec else SEND)
             if not sendrec:
@@ -279,7 +284,8 @@ class Ipc:
     # -- ASEND ------------------------------------------------------------------------------
     def asend(self, caller, count, table):
         # 5: the count and the whole table
-        if count > ASEND_MAX or (count and not caller.cpu.in_rw(table, count * ASEND_ENTRY_SIZE)):
+        if count > ASEND_MAX or (
+                count and not caller.cpu.in_rw(table, count * ASEND_ENTRY_SIZE)):
             return self.deny(caller, ASEND, count, table, EFAULT)
         caller.asend_addr = table
         caller.asend_count = count

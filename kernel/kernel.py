@@ -3,16 +3,24 @@
 Contract:
 - `Kernel(machine, trace_stream=None, log_stream=None)` ties the process table, the
   scheduler, IPC, the SYSTEM gate, the CLOCK and the interrupt controller to a machine
-  (its port bus and its CPUs).  `start_process` starts a program of the image in a
-  slot; `kernel.run.run` runs the processes.
+  (its port bus and its CPUs).  `load_image(programs)` gives it the image's programs,
+  (policy, loaded ELF) in image order; `start_process` starts one of them in a slot,
+  with an argument string; `kernel.run.run` runs the processes.
+- A new process finds its argument string, NUL-terminated, at the top of its stack:
+  `esi` = its address, `edi` = its length (0 and a lone NUL for boot processes), `esp`
+  below it, aligned to 16.  Its `start` trace event names its endpoint (and `by`, the
+  spawner); a program started before gets a `restart` event too.
 - Virtual time (`now()`) is the instructions retired by all processes: the time at the
   start of the running slice plus what the running CPU has counted so far.
 - `block(proc)` takes a process off the ready queues (and stops its CPU when it is the
   one running); `wake(proc, result)` writes the result of its IPC call into its eax and
-  makes it ready, preempting the running process when the woken one has a higher
-  priority.
+  makes it ready (`make_ready`), which preempts the running process when the woken one
+  has a higher priority; so does the start of a process.
 - `end_process(proc, how)` frees the slot; every process blocked on it wakes with
-  EDEADSRCDST; nothing of it stays in any queue, bitmap or IRQ line.
+  EDEADSRCDST; nothing of it stays in any queue, bitmap or IRQ line; the end is
+  reported to RS or PM (`kernel.ends`).
+- `report_trust(server, driver, primitive)` counts and traces a blocking SEND or
+  SENDREC from a server to a driver (asymmetric trust: servers must never do it).
 - A Python exception inside a trap is a kernel panic: the machine stops, and
   `panic_report` says what trap caused it and how to reproduce it.
 """
@@ -21,9 +29,10 @@ import traceback
 
 from kernel.abi import (EDEADSRCDST, M_SOURCE, M_TYPE, MSG_SIZE, NOTIFY_IRQS,
                         NOTIFY_MESSAGE, NOTIFY_TICKS, NOTIFY_TIME_HI, NOTIFY_TIME_LO,
-                        HARDWARE, TICK_INSNS)
+                        HARDWARE, PRIMITIVE_NAMES, TICK_INSNS, WINDOW_SIZE)
 from kernel import privileges
 from kernel.clock import Clock
+from kernel.ends import Ends
 from kernel.interrupts import Interrupts
 from kernel.ipc import Ipc
 from kernel.message import Message
@@ -46,6 +55,7 @@ class Kernel:
         self.ipc = Ipc(self)
         self.clock = Clock(self)
         self.interrupts = Interrupts(self)
+        self.ends = Ends(self)
         self.trace = Trace(trace_stream, self.table) if trace_stream is not None else None
         self.log_stream = log_stream
         self.time = 0                # virtual time at the start of the running slice
@@ -57,6 +67,15 @@ class Kernel:
         self.denials = {}            # (label, primitive, error) -> count
         self.illegal_requests = {}   # (label, m_type, error, reason) -> count
         self.labels = {}             # label -> program index of the image
+        self.programs = []           # (policy, loaded ELF) of each program of the image
+        self.starts = []             # processes started so far, per program
+
+    def load_image(self, programs):
+        """The image's programs, (policy, loaded ELF) in image order."""
+        self.programs = list(programs)
+        self.labels = {policy.label: index for index, (policy, _) in enumerate(self.programs)}
+        self.starts = [0] * len(self.programs)
+        self.ends.configure(self.labels)
 
     # -- time -------------------------------------------------------------------------------
     def now(self):
@@ -115,6 +134,10 @@ class Kernel:
         proc.getfrom = None
         proc.in_sendrec = False
         proc.cpu.set_result(result)
+        self.make_ready(proc)
+
+    def make_ready(self, proc):
+        """Queue `proc`; preempt the running process when `proc` has a higher priority."""
         self.sched.enqueue(proc)
         current = self.current
         if current is not None and proc.priority < current.priority:
@@ -145,6 +168,12 @@ class Kernel:
         key = (proc.label, m_type, error, reason)
         self.illegal_requests[key] = self.illegal_requests.get(key, 0) + 1
 
+    def report_trust(self, server, driver, primitive):
+        server.trust_reports += 1
+        if self.trace is not None:
+            self.trace.process(self.now(), "trust", server, op=PRIMITIVE_NAMES[primitive],
+                               peer=driver.endpoint, peer_label=driver.label)
+
     def log(self, proc, text):
         if self.trace is not None:
             self.trace.log(self.now(), proc, text)
@@ -152,17 +181,29 @@ class Kernel:
             self.log_stream.write(f"{proc.label}: {text}\n")
 
     # -- the start and the end of a process -------------------------------------------------
-    def start_process(self, index, policy, program, slot=None):
-        """Start program `index` of the image (its policy, its loaded ELF) in a slot."""
+    def start_process(self, index, policy, program, slot=None, args=b"", by=None):
+        """Start program `index` of the image (its policy, its loaded ELF) in a slot (the
+        given one, else the lowest free) with the argument string `args`; None when
+        the slot is taken or the table is full."""
         proc = self.table.allocate(slot)
         if proc is None:
             return None
         privileges.apply(proc, policy, self.labels)
         proc.index = index
-        proc.cpu = self.machine.cpu_for(index, self.make_trap(proc), program)
-        self.sched.enqueue(proc)
+        proc.cpu = cpu = self.machine.cpu_for(index, self.make_trap(proc), program)
+        top = cpu.window_base + WINDOW_SIZE - len(args) - 1
+        cpu.write(top, bytes(args) + b"\0")
+        cpu.set_register("esi", top)
+        cpu.set_register("edi", len(args))
+        cpu.set_register("esp", top & ~15)
+        proc.restarts = self.starts[index]
+        self.starts[index] += 1
+        self.make_ready(proc)
         if self.trace is not None:
-            self.trace.process(self.now(), "start", proc)
+            extra = {} if by is None else {"by": by}
+            self.trace.process(self.now(), "start", proc, **extra)
+            if proc.restarts:
+                self.trace.process(self.now(), "restart", proc, n=proc.restarts, **extra)
         return proc
 
     def end_process(self, proc, how, status=None, fault=None, by=None):
@@ -193,7 +234,9 @@ class Kernel:
         self.interrupts.release(proc)
         if proc.alarm is not None:
             self.clock.set_alarm(proc, None)
+        self.machine.release(proc.index, proc.cpu)
         self.ended.append(proc.label)
+        self.ends.record(proc, how, status)
         if proc is self.current:
             proc.cpu.stop()
 

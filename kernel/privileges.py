@@ -3,9 +3,10 @@
 Contract: `apply(proc, policy, labels)` sets on `proc` the masks the trap path tests with
 one shift and one `and`: `ipc_mask` (bit per primitive number), `target_mask` (bit per
 program index of the image), `task_mask` (bit per kernel task, CLOCK 0 .. HARDWARE 2),
-`call_mask` (bit per kernel-call index), `irq_mask` (bit per line), `io_ranges`, and the
-scheduling fields.  `labels` maps each label of the image to its program index.  The
-policy was validated at build time; anything unknown here grants nothing.
+`call_mask` (bit per kernel-call index), `irq_mask` (bit per line), `io_ranges`,
+`is_server` / `is_driver` (for the asymmetric-trust report), and the scheduling fields.
+`labels` maps each label of the image to its program index.  The policy was validated
+at build time; anything unknown here grants nothing.
 """
 
 from kernel.abi import KERNEL_CALL, NR_SYS_CALLS, NR_TASKS, TASK_BY_NAME, TICK_INSNS
@@ -14,6 +15,8 @@ from kernel.abi import KERNEL_CALL, NR_SYS_CALLS, NR_TASKS, TASK_BY_NAME, TICK_I
 def apply(proc, policy, labels):
     proc.label = policy.label
     proc.kind = policy.kind
+    proc.is_server = policy.kind == "server"
+    proc.is_driver = policy.kind == "driver"
     proc.policy = policy
     proc.ipc_mask = 0
     for primitive in policy.ipc:

@@ -41,11 +41,14 @@ class Proc:
         # IPC state
         "sendto", "getfrom", "in_sendrec", "msg_addr", "q_head", "q_tail", "q_next",
         "notify_pending", "asyn_pending", "asend_addr", "asend_count", "may_reply",
-        "irq_pending",
+        "irq_pending", "grant_addr", "grant_count",
         # scheduling
         "ready", "priority", "base_priority", "quantum", "left",
         # accounting
         "insns", "faults", "restarts", "exit_status", "last_fault", "alarm",
+        "trust_reports",
+        # kind, compiled from the policy: the asymmetric-trust check tests these
+        "is_server", "is_driver",
     )
 
     def __init__(self, slot):
@@ -61,6 +64,7 @@ class Proc:
         self.ipc_mask = self.target_mask = self.task_mask = self.call_mask = 0
         self.io_ranges = ()
         self.irq_mask = 0
+        self.is_server = self.is_driver = False
         self.faults = self.restarts = 0
         self.clear_state()
 
@@ -77,11 +81,14 @@ class Proc:
         self.asend_count = 0
         self.may_reply = 0          # bit per slot that has sent us a message
         self.irq_pending = 0        # IRQ lines pending for a HARDWARE notification
+        self.grant_addr = 0         # the grant table in the process's memory (SETGRANT)
+        self.grant_count = 0        # its entries; 0: no table
         self.ready = False
         self.insns = 0
         self.exit_status = None
         self.last_fault = None
         self.alarm = None
+        self.trust_reports = 0      # blocking SEND / SENDREC from this server to a driver
 
     @property
     def blocked(self):

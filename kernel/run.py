@@ -17,7 +17,6 @@ the process that caused it.  Nothing here reads the wall clock.
 from dataclasses import dataclass
 
 from kernel.abi import TICK_INSNS
-from kernel.sched import REBALANCE_TICKS
 
 KIND_USER = "user"
 
@@ -35,8 +34,6 @@ def run(kernel, limits):
     bus = kernel.bus
     interrupts = kernel.interrupts
     limit = limits.max_ticks * TICK_INSNS if limits.max_ticks is not None else None
-    rebalance_every = REBALANCE_TICKS * TICK_INSNS
-    next_rebalance = rebalance_every
     users = {p.label for p in kernel.table.procs if p.alive and p.kind == KIND_USER}
     has_init = "init" in kernel.labels
     seen_ended = 0
@@ -53,9 +50,8 @@ def run(kernel, limits):
         if raised:
             interrupts.raise_lines(raised)
         clock.expire(now)
-        if now >= next_rebalance:
-            sched.rebalance(kernel.table.procs)
-            next_rebalance = (now // rebalance_every + 1) * rebalance_every
+        if now >= sched.next_rebalance:
+            sched.rebalance(kernel.table.procs, now)
         proc = sched.pick()
         due = _next_due(clock.next_due, bus.next_due)
         if proc is None:

@@ -6,9 +6,12 @@ Contract:
   highest non-empty queue.
 - A process that uses its whole quantum (`quantum_expired`) goes to the tail of the next
   lower queue, never below `MIN_USER_Q` (nor above its own base priority when that is
-  lower already), with a fresh quantum.  Every `REBALANCE_TICKS` ticks `rebalance()`
-  moves each demoted process one queue back up toward its base priority, so a CPU-bound
-  process slows only itself and processes of its own or lower priority.
+  lower already), with a fresh quantum.  Every `REBALANCE_TICKS` ticks of virtual time
+  (`next_rebalance`, kept here so a run resumed in several parts keeps the schedule)
+  `rebalance()` moves each demoted process one queue back up toward its base priority,
+  so a CPU-bound process slows only itself and processes of its own or lower priority.
+  A spinning driver of the default priority and quantum sinks below the default user
+  priority after 5 quanta (20 ticks) and reaches MIN_USER_Q after 12 (48 ticks).
 - Blocking removes a process from its queue; waking appends it to the tail.
 """
 
@@ -17,6 +20,7 @@ from collections import deque
 from kernel.abi import MIN_USER_Q, NR_SCHED_QUEUES, TICK_INSNS
 
 REBALANCE_TICKS = 100          # one virtual second
+REBALANCE_INSNS = REBALANCE_TICKS * TICK_INSNS
 
 
 class Scheduler:
@@ -24,6 +28,7 @@ class Scheduler:
 
     def __init__(self):
         self.queues = [deque() for _ in range(NR_SCHED_QUEUES)]
+        self.next_rebalance = REBALANCE_INSNS
 
     def enqueue(self, proc):
         if not proc.ready:
@@ -50,8 +55,10 @@ class Scheduler:
         proc.left = proc.quantum * TICK_INSNS
         self.enqueue(proc)
 
-    def rebalance(self, procs):
-        """Move every demoted process one queue back toward its base priority."""
+    def rebalance(self, procs, now):
+        """Move every demoted process one queue back toward its base priority; the next
+        rebalance is due at the next multiple of REBALANCE_INSNS after `now`."""
+        self.next_rebalance = (now // REBALANCE_INSNS + 1) * REBALANCE_INSNS
         for proc in procs:
             if proc.alive and proc.priority > proc.base_priority:
                 was_ready = proc.ready

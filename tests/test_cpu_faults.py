@@ -274,7 +274,7 @@ def test_execute_data(tmp_path):
 def test_execute_stack(tmp_path):
     result = run_with_workers(tmp_path, faulter_source("    jmp esp",
                                                        "    push 0xC3909090"))
-    top = FAULTER_W + abi.WINDOW_SIZE - 4
+    top = FAULTER_W + abi.WINDOW_SIZE - 16 - 4     # esp starts below the argument string
     check_fault(result, faults.FETCH_PROTECTED, top, top, "nop")
 
 

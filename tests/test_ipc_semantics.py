@@ -217,7 +217,7 @@ def entry_message(run, label, table, i):
 
 def restart(run, label):
     """Kill `label`'s process and start a fresh one of its program in the same slot, as
-    RS will (there is no SPAWN call yet): returns the new process."""
+    RS does with KILL and SPAWN: returns the new process."""
     session, kernel = run.session, run.kernel
     index = kernel.labels[label]
     kernel.end_process(run.proc(label), "kill", by="test")

@@ -261,17 +261,11 @@ def test_gate_a_call_of_another_program_does_not_leak(tmp_path):
     assert_nothing_happened(result)
 
 
-NOT_IMPLEMENTED = ["SDEVIO", "SETGRANT", "SAFECOPYFROM", "SAFECOPYTO", "VIRCOPY", "KILL",
-                   "SPAWN", "GETINFO"]
-
-
-def test_gate_existing_call_not_implemented(tmp_path):
-    steps = [call(abi.KERNEL_CALL_BY_NAME[name], 1, 2, 3, 4) for name in NOT_IMPLEMENTED]
-    result, answers = run_steps(tmp_path, steps,
-                                policy={"kind": "server",
-                                        "kernel_calls": NOT_IMPLEMENTED + ["EXIT"]})
-    assert_rejected(result, answers, abi.ENOSYS, "call not implemented", NOT_IMPLEMENTED)
-    assert_nothing_happened(result)
+def test_gate_every_call_number_has_its_handler():
+    from kernel.system import CALLS
+    assert sorted(CALLS) == list(range(KERNEL_CALL, KERNEL_CALL + NR_SYS_CALLS))
+    assert {f.__name__ for f in CALLS.values()} == \
+        {"do_" + name.lower() for name in abi.KERNEL_CALL_BY_NAME}
 
 
 # -- DEVIO ------------------------------------------------------------------------------------

@@ -116,8 +116,8 @@ def _run_bench(image, label, counts, max_insns):
     session = Session(image, _options(until_exit=label,
                                       max_ticks=max_insns // TICK_INSNS + 100))
     try:
-        for name, count in counts.items():
-            _process(session, name).cpu.set_register("esi", count)
+        for name in session.kernel.labels:          # esi at boot is the argument string
+            _process(session, name).cpu.set_register("esi", counts.get(name, 0))
         gc.collect()
         start = time.perf_counter()
         end = session.run()

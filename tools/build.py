@@ -2,9 +2,11 @@
 
 `build_image(system_path, image_path, build_dir)` loads the policy, assembles program i
 linked at its window (text at `window_base(i)`, data at `window_base(i) + DATA_OFFSET`),
-writes each ELF to `build_dir/guest/<label>.elf`, writes the image and returns it as read
-back by `read_image`.  A prebuilt source (`.elf`) is copied after checking that it fits its
-window.
+writes each ELF to `build_dir/guest/<label>.elf`, writes the image, writes the disk
+`disk.img` next to the image with every file of the folder `files/` next to system.toml
+(`tools.diskimage`; an empty file system when there is no such folder), and returns the
+image as read back by `read_image`.  A prebuilt source (`.elf`) is copied after checking
+that it fits its window.
 
 Every program is assembled with the predefined symbols `EP_<LABEL>` (label in upper case)
 = i for each program i of the image: a boot program starts in slot i with generation 0, so
@@ -19,6 +21,7 @@ from pathlib import Path
 from emu.elf import ElfError, read_elf
 from kernel import abi
 from tools.asm import AsmError, assemble, write_elf
+from tools.diskimage import DiskImageError, write_disk
 from tools.image import BootImage, ImageError, read_image, window_problem, write_image
 from tools.policy import PolicyError, load_system
 
@@ -59,6 +62,13 @@ def build_image(system_path, image_path, build_dir) -> BootImage:
         write_image(image_path, config, elfs)
     except OSError as error:
         raise BuildError(f"{image_path}: cannot write: {error.strerror or error}") from None
+    disk_path = Path(image_path).parent / "disk.img"
+    try:
+        write_disk(config.path.parent / "files", disk_path)
+    except DiskImageError as error:
+        raise BuildError(str(error)) from None
+    except OSError as error:
+        raise BuildError(f"{disk_path}: cannot write: {error.strerror or error}") from None
     try:
         return read_image(image_path)
     except ImageError as error:

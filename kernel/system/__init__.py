@@ -7,33 +7,41 @@ an unknown call number is `EBADREQUEST`, a call not in the caller's `kernel_call
 Every handler has the signature `do_<call>(kernel, caller, msg) -> result`, reads its
 request from `msg` (a copy: the caller cannot change it under the handler) and writes
 its reply fields into it; the reply goes back to the caller's buffer with `M_TYPE` =
-result and `M_SOURCE` = the task.  A rejection sets `reason` (the sub-reason of an
-illegal kernel request).  `BLOCKED` (EXIT) means the caller is gone: no reply.
+result and `M_SOURCE` = the task.  A rejection is a negative result with `reason` set
+(the sub-reason of an illegal kernel request); a negative result without a reason is
+an answer (GETINFO's ENOENT: no end left) and no illegal request.  `BLOCKED` (EXIT)
+means the caller is gone: no reply.
 """
 
-from kernel.abi import (EBADREQUEST, ECALLDENIED, ENOSYS, KERNEL_CALL, KERNEL_CALL_NAMES,
-                        M_SOURCE, M_TYPE, NR_SYS_CALLS, OK, SENDREC,
-                        SYS_DEVIO, SYS_DIAGCTL, SYS_EXIT, SYS_IRQCTL, SYS_SETALARM, SYS_TIMES,
-                        SYS_VDEVIO)
+from kernel.abi import (EBADREQUEST, ECALLDENIED, KERNEL_CALL, KERNEL_CALL_NAMES, M_SOURCE,
+                        M_TYPE, NR_SYS_CALLS, OK, SENDREC, SYS_DEVIO, SYS_DIAGCTL, SYS_EXIT,
+                        SYS_GETINFO, SYS_IRQCTL, SYS_KILL, SYS_SAFECOPYFROM, SYS_SAFECOPYTO,
+                        SYS_SDEVIO, SYS_SETALARM, SYS_SETGRANT, SYS_SPAWN, SYS_TIMES,
+                        SYS_VDEVIO, SYS_VIRCOPY)
 from kernel.message import Message
 from kernel.names import MESSAGE_FIELDS
 from kernel.outcome import BLOCKED
-from kernel.system import devio, diagctl, exit as exit_call, irqctl, setalarm, times, vdevio
+from kernel.system import (devio, diagctl, exit as exit_call, getinfo, irqctl, kill,
+                           safecopy, sdevio, setalarm, setgrant, spawn, times, vdevio,
+                           vircopy)
 
 CALLS = {
     SYS_DEVIO: devio.do_devio,          # one port read or write
     SYS_VDEVIO: vdevio.do_vdevio,       # a vector of port reads or writes
+    SYS_SDEVIO: sdevio.do_sdevio,       # string port I/O through a grant
     SYS_IRQCTL: irqctl.do_irqctl,       # enable / disable / acknowledge an IRQ line
+    SYS_SETGRANT: setgrant.do_setgrant,  # register the caller's grant table
+    SYS_SAFECOPYFROM: safecopy.do_safecopyfrom,  # copy from a granter, through a grant
+    SYS_SAFECOPYTO: safecopy.do_safecopyto,      # copy to a granter, through a grant
+    SYS_VIRCOPY: vircopy.do_vircopy,    # copy between two processes (servers)
     SYS_SETALARM: setalarm.do_setalarm,  # a CLOCK notification after N ticks
     SYS_TIMES: times.do_times,          # virtual time
     SYS_DIAGCTL: diagctl.do_diagctl,    # a line to the kernel log
     SYS_EXIT: exit_call.do_exit,        # end the caller
+    SYS_KILL: kill.do_kill,             # end another process
+    SYS_SPAWN: spawn.do_spawn,          # start a program of the image
+    SYS_GETINFO: getinfo.do_getinfo,    # process table, programs, ends
 }
-
-
-def _not_yet(kernel, caller, msg):
-    kernel.system.reason = "call not implemented"
-    return ENOSYS
 
 
 class System:
@@ -41,7 +49,7 @@ class System:
 
     def __init__(self, kernel):
         self.kernel = kernel
-        self.table = [CALLS.get(KERNEL_CALL + i, _not_yet) for i in range(NR_SYS_CALLS)]
+        self.table = [CALLS[KERNEL_CALL + i] for i in range(NR_SYS_CALLS)]
         self.msg = Message()
         self.reason = ""
 
@@ -60,7 +68,7 @@ class System:
             result = self.table[index](self.kernel, caller, msg)
             if result is BLOCKED:
                 return BLOCKED
-        if result < 0:
+        if result < 0 and self.reason:
             self.kernel.count_illegal_request(caller, m_type, result, self.reason)
         msg.set(M_TYPE, result)
         msg.set(M_SOURCE, task)

@@ -6,19 +6,16 @@ write.  Reply: M_TYPE = OK, DIO_VALUE = the value read (input).  Errors: EINVAL 
 direction or size, EPERM for a port outside the caller's `io` or misaligned.
 """
 
-from kernel.abi import (DIO_DIR_MASK, DIO_INPUT, DIO_OUTPUT, DIO_PORT, DIO_REQUEST,
-                        DIO_SIZE_MASK, DIO_VALUE, EINVAL, EPERM, OK)
-from kernel.system.common import SIZES, port_allowed
+from kernel.abi import DIO_INPUT, DIO_PORT, DIO_REQUEST, DIO_VALUE, EINVAL, EPERM, OK
+from kernel.system.common import dio_request, port_allowed
 
 
 def do_devio(kernel, caller, msg):
-    request = msg.get_unsigned(DIO_REQUEST)
-    direction = request & DIO_DIR_MASK
-    size = SIZES.get(request & DIO_SIZE_MASK)
-    if size is None or direction not in (DIO_INPUT, DIO_OUTPUT) or \
-            request & ~(DIO_DIR_MASK | DIO_SIZE_MASK):
+    request = dio_request(msg.get_unsigned(DIO_REQUEST))
+    if request is None:
         kernel.system.reason = "bad DEVIO request"
         return EINVAL
+    direction, size = request
     port = msg.get(DIO_PORT)
     if not port_allowed(caller, port, size):
         kernel.system.reason = "port not allowed"
@@ -29,5 +26,5 @@ def do_devio(kernel, caller, msg):
     else:
         mask = (1 << (8 * size)) - 1
         bus.write(port, size, msg.get_unsigned(DIO_VALUE) & mask, kernel.now())
-        kernel.event_scheduled(bus.next_due)
+    kernel.event_scheduled(bus.next_due)
     return OK

@@ -8,21 +8,19 @@ vector.  Reply: M_TYPE = OK.  Errors: EINVAL (request or count), EFAULT (vector 
 caller's memory), EPERM (a port outside `io` or misaligned).
 """
 
-from kernel.abi import (DIO_DIR_MASK, DIO_INPUT, DIO_OUTPUT, DIO_SIZE_MASK, EFAULT, EINVAL,
-                        EPERM, OK, VDEVIO_MAX, VDIO_REQUEST, VDIO_VEC_ADDR, VDIO_VEC_COUNT)
+from kernel.abi import (DIO_INPUT, EFAULT, EINVAL, EPERM, OK, VDEVIO_MAX, VDIO_REQUEST,
+                        VDIO_VEC_ADDR, VDIO_VEC_COUNT)
 from kernel.message import read_int32, write_int32
-from kernel.system.common import SIZES, port_allowed
+from kernel.system.common import dio_request, port_allowed
 
 
 def do_vdevio(kernel, caller, msg):
-    request = msg.get_unsigned(VDIO_REQUEST)
-    direction = request & DIO_DIR_MASK
-    size = SIZES.get(request & DIO_SIZE_MASK)
+    request = dio_request(msg.get_unsigned(VDIO_REQUEST))
     count = msg.get(VDIO_VEC_COUNT)
-    if size is None or direction not in (DIO_INPUT, DIO_OUTPUT) or \
-            request & ~(DIO_DIR_MASK | DIO_SIZE_MASK) or not 1 <= count <= VDEVIO_MAX:
+    if request is None or not 1 <= count <= VDEVIO_MAX:
         kernel.system.reason = "bad VDEVIO request or count"
         return EINVAL
+    direction, size = request
     vector = msg.get_unsigned(VDIO_VEC_ADDR)
     cpu = caller.cpu
     if not cpu.in_rw(vector, 8 * count):
