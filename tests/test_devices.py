@@ -49,7 +49,8 @@ def test_console_output_input_and_line_status():
     assert console.read(0x3F8, 0) == ord("a")
     assert console.advance(0) == (4,)
     assert console.read(0x3F8, 0) == ord("b")
-    assert console.read(0x3FD, 0) & 0x01 == 0
+    assert console.read(0x3FD, 0) & 0x11 == 0x10         # no data; the input has ended
+    assert console.advance(0) == (4,)                    # one interrupt for the end
     assert console.advance(0) == ()
     console.write(0x3F8, ord("z"), 0)
     assert out.getvalue() == b"z"

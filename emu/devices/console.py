@@ -5,8 +5,10 @@ output; the line status has bit 5 (ready to send) always set and bit 0 when an i
 byte is waiting; a read of the data port takes that byte (0 when none).  Input comes from
 a byte string given at boot (`--input FILE`, or a non-interactive stdin read to its end)
 and is all available from time 0, so runs are deterministic; from an interactive terminal
-the machine reads only when the whole system is idle (`wait`), which is, by nature, not.  IRQ 4 is raised when input is
-waiting and its line is enabled; the kernel masks the line until the driver acknowledges.
+the machine reads only when the whole system is idle (`wait`), which is, by nature, not.
+IRQ 4 is raised while input is waiting, and once more when the input ends (line status
+bit 4, "break", stays set from then on); the kernel masks the line until the driver
+acknowledges.
 """
 
 import os
@@ -15,6 +17,7 @@ DATA_PORT = 0x3F8
 LINE_STATUS_PORT = 0x3FD
 PORTS = tuple(range(0x3F8, 0x400))
 LSR_DATA_READY = 0x01
+LSR_BREAK = 0x10                # the end of the input: set once it is exhausted and closed
 LSR_THR_EMPTY = 0x20
 LSR_IDLE = 0x40
 IRQ_LINE = 4
@@ -31,10 +34,15 @@ class Console:
         self.input = bytearray(input_bytes)
         self.position = 0
         self.interactive = interactive       # a file with fileno() to poll, or None
+        self.break_signalled = False
         self.scratch = bytearray(8)          # the other UART registers, inert
 
     def pending(self):
         return self.position < len(self.input)
+
+    def ended(self):
+        """True once every input byte is taken and no terminal can give more."""
+        return self.interactive is None and not self.pending()
 
     def read(self, port, now):
         if port == DATA_PORT:
@@ -44,7 +52,9 @@ class Console:
             self.position += 1
             return byte
         if port == LINE_STATUS_PORT:
-            return LSR_THR_EMPTY | LSR_IDLE | (LSR_DATA_READY if self.pending() else 0)
+            if self.pending():
+                return LSR_THR_EMPTY | LSR_IDLE | LSR_DATA_READY
+            return LSR_THR_EMPTY | LSR_IDLE | (LSR_BREAK if self.ended() else 0)
         return self.scratch[port - DATA_PORT]
 
     def write(self, port, value, now):
@@ -69,4 +79,9 @@ class Console:
         return None
 
     def advance(self, now):
-        return (IRQ_LINE,) if self.pending() else ()
+        if self.pending():
+            return (IRQ_LINE,)
+        if self.ended() and not self.break_signalled:      # one interrupt for the end
+            self.break_signalled = True
+            return (IRQ_LINE,)
+        return ()
