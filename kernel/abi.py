@@ -158,6 +158,8 @@ NR_IRQS = 16
 
 # SETALARM / TIMES
 ALARM_TICKS = M_W0              # in: ticks from now, 0 cancels; out: ticks that were left
+ALARM_FLAGS = M_W1              # in: ALARM_PERIODIC for a heartbeat-like alarm
+ALARM_PERIODIC = 1              # not work to wait for: `--until-idle` does not wait for it
 T_TICKS = M_W0                  # out: uptime in ticks
 T_TIME_LO = M_W1                # out: virtual time in instructions
 T_TIME_HI = M_W2
@@ -324,7 +326,7 @@ MESSAGE_FIELDS = {
     SYS_DEVIO: ("DIO_REQUEST", "DIO_PORT", "DIO_VALUE"),
     SYS_VDEVIO: ("VDIO_REQUEST", "VDIO_VEC_ADDR", "VDIO_VEC_COUNT"),
     SYS_IRQCTL: ("IRQ_REQUEST", "IRQ_LINE"),
-    SYS_SETALARM: ("ALARM_TICKS",),
+    SYS_SETALARM: ("ALARM_TICKS", "ALARM_FLAGS"),
     SYS_TIMES: ("T_TICKS", "T_TIME_LO", "T_TIME_HI", "T_USER_INSNS"),
     SYS_DIAGCTL: ("DIAG_ADDR", "DIAG_LEN"),
     SYS_EXIT: ("EXIT_STATUS",),

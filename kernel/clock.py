@@ -1,8 +1,10 @@
 """The CLOCK task: one-shot alarms in virtual time, delivered as notifications.
 
-Contract: `set_alarm(proc, when)` sets (or with None cancels) the process's one alarm at
-virtual time `when` (instructions).  `next_due` is the earliest alarm or None, kept
-current so the run loop reads it without a scan.  `expire(now)` notifies, from CLOCK,
+Contract: `set_alarm(proc, when, periodic=False)` sets (or with None cancels) the
+process's one alarm at virtual time `when` (instructions); a periodic alarm (a heartbeat)
+is not work the system waits for.  `next_due` is the earliest alarm or None,
+`next_work_due` the earliest that is not periodic, both kept current so the run loop
+reads them without a scan.  `expire(now)` notifies, from CLOCK,
 every process whose alarm is due.  A process's alarm dies with it.
 """
 
@@ -19,15 +21,19 @@ class Clock:
         self.kernel = kernel
         self.procs = kernel.table.procs
         self.next_due = None
+        self.next_work_due = None
 
-    def set_alarm(self, proc, when):
+    def set_alarm(self, proc, when, periodic=False):
         proc.alarm = when
+        proc.alarm_periodic = periodic
         self._recompute()
         self.kernel.event_scheduled(when)
 
     def _recompute(self):
-        due = [p.alarm for p in self.procs if p.alive and p.alarm is not None]
-        self.next_due = min(due) if due else None
+        due = [p for p in self.procs if p.alive and p.alarm is not None]
+        self.next_due = min((p.alarm for p in due), default=None)
+        self.next_work_due = min((p.alarm for p in due if not p.alarm_periodic),
+                                 default=None)
 
     def expire(self, now):
         if self.next_due is None or now < self.next_due:

@@ -57,22 +57,22 @@ class Ipc:
         primitive = function & IPC_PRIMITIVE_MASK
         flags = function & ~IPC_PRIMITIVE_MASK
         nonblock = False
+        ep = _signed32(eax)
         # 1: primitive and flags valid
         if primitive not in VALID_PRIMITIVES:
-            return self.deny(caller, primitive, eax, address, EBADCALL)
+            return self.deny(caller, primitive, ep, address, EBADCALL)
         if flags:
             if flags != NONBLOCK or primitive not in (SEND, RECEIVE):
-                return self.deny(caller, primitive, eax, address, EBADCALL)
+                return self.deny(caller, primitive, ep, address, EBADCALL)
             if primitive == SEND:
                 primitive = NBSEND
             nonblock = True
         # 2: primitive allowed by the caller's policy
         if not caller.ipc_mask >> primitive & 1:
-            return self.deny(caller, primitive, eax, address, ETRAPDENIED)
+            return self.deny(caller, primitive, ep, address, ETRAPDENIED)
         if primitive == ASEND:
             return self.asend(caller, eax, address)
         # 3: endpoint well formed, alive, current; kernel tasks take SENDREC and RECEIVE
-        ep = _signed32(eax)
         peer = None
         if ep in TASKS:
             if primitive != SENDREC and primitive != RECEIVE:
@@ -111,7 +111,10 @@ class Ipc:
         self.kernel.count_denial(caller, primitive, error)
         trace = self.kernel.trace
         if trace is not None:
-            trace.ipc(self.kernel.now(), caller, primitive, ep, None, error)
+            if primitive == ASEND:
+                trace.asend(self.kernel.now(), caller, ep, error)
+            else:
+                trace.ipc(self.kernel.now(), caller, primitive, ep, None, error)
         return error
 
     # -- SEND, SENDREC, NBSEND --------------------------------------------------------------
@@ -292,7 +295,7 @@ class Ipc:
         self.scan_table(caller)
         trace = self.kernel.trace
         if trace is not None:
-            trace.ipc(self.kernel.now(), caller, ASEND, count, None, OK)
+            trace.asend(self.kernel.now(), caller, count, OK)
         return OK
 
     def scan_table(self, sender):
@@ -334,6 +337,10 @@ class Ipc:
         write_int32(cpu, entry, flags | AMF_DONE)
         if result:
             self.kernel.count_denial(sender, ASEND, result)
+            trace = self.kernel.trace
+            if trace is not None:
+                trace.ipc(self.kernel.now(), sender, ASEND,
+                          read_int32(cpu, entry + ASEND_DST), None, result)
         if flags & AMF_NOTIFY:
             self.post_notification(SYSTEM, notify_bit_of_task(SYSTEM), sender)
         return None

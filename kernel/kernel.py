@@ -29,7 +29,8 @@ import traceback
 
 from kernel.abi import (EDEADSRCDST, M_SOURCE, M_TYPE, MSG_SIZE, NOTIFY_IRQS,
                         NOTIFY_MESSAGE, NOTIFY_TICKS, NOTIFY_TIME_HI, NOTIFY_TIME_LO,
-                        HARDWARE, PRIMITIVE_NAMES, TICK_INSNS, WINDOW_SIZE)
+                        HARDWARE, PRIMITIVE_NAMES, RECEIVE, SEND, SENDREC, TICK_INSNS,
+                        WINDOW_SIZE)
 from kernel import privileges
 from kernel.clock import Clock
 from kernel.ends import Ends
@@ -201,10 +202,17 @@ class Kernel:
         self.make_ready(proc)
         if self.trace is not None:
             extra = {} if by is None else {"by": by}
-            self.trace.process(self.now(), "start", proc, **extra)
+            self.trace.process(self.now(), "start", proc, kind=proc.kind, **extra)
             if proc.restarts:
                 self.trace.process(self.now(), "restart", proc, n=proc.restarts, **extra)
         return proc
+
+    @staticmethod
+    def blocked_primitive(proc):
+        """The primitive a blocked process is in (for the trace)."""
+        if proc.in_sendrec:
+            return SENDREC
+        return SEND if proc.sendto is not None else RECEIVE
 
     def end_process(self, proc, how, status=None, fault=None, by=None):
         """End `proc` (`how`: exit, fault or kill) and clean every trace of it."""
@@ -229,6 +237,9 @@ class Kernel:
             other.asyn_pending &= ~slot_bit
             other.may_reply &= ~slot_bit
             if other.sendto is proc or other.getfrom == proc.endpoint:
+                if self.trace is not None:
+                    self.trace.ipc(self.now(), other, self.blocked_primitive(other),
+                                   proc.endpoint, None, EDEADSRCDST)
                 self.wake(other, EDEADSRCDST)
         proc.q_head = proc.q_tail = None
         self.interrupts.release(proc)

@@ -45,7 +45,7 @@ class Proc:
         # scheduling
         "ready", "priority", "base_priority", "quantum", "left",
         # accounting
-        "insns", "faults", "restarts", "exit_status", "last_fault", "alarm",
+        "insns", "faults", "restarts", "exit_status", "last_fault", "alarm", "alarm_periodic",
         "trust_reports",
         # kind, compiled from the policy: the asymmetric-trust check tests these
         "is_server", "is_driver",
@@ -88,6 +88,7 @@ class Proc:
         self.exit_status = None
         self.last_fault = None
         self.alarm = None
+        self.alarm_periodic = False
         self.trust_reports = 0      # blocking SEND / SENDREC from this server to a driver
 
     @property

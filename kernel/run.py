@@ -1,8 +1,9 @@
 """The run loop: picks processes, runs their CPUs in slices, keeps virtual time.
 
 Contract: `run(kernel, limits)` runs until one of the ends of `limits` and returns why:
-`"exit"` (the process named `until_exit` ended), `"idle"` (no process can run and no
-alarm or device event is due; with `until_idle` this is the requested end), `"max-ticks"`,
+`"exit"` (the process named `until_exit` ended), `"idle"` (no process can run and nothing
+is due; with `until_idle`, the requested end, periodic alarms such as RS's heartbeats do
+not count; an interactive console is waited for instead), `"max-ticks"`,
 `"panic"` (see `kernel.panic_report`) or `"done"` (the default end: `init` ended, or,
 in an image without `init`, every user program ended).
 
@@ -33,6 +34,7 @@ def run(kernel, limits):
     clock = kernel.clock
     bus = kernel.bus
     interrupts = kernel.interrupts
+    trace = kernel.trace
     limit = limits.max_ticks * TICK_INSNS if limits.max_ticks is not None else None
     users = {p.label for p in kernel.table.procs if p.alive and p.kind == KIND_USER}
     has_init = "init" in kernel.labels
@@ -55,10 +57,11 @@ def run(kernel, limits):
         proc = sched.pick()
         due = _next_due(clock.next_due, bus.next_due)
         if proc is None:
-            if due is None:
+            if _next_due(clock.next_work_due, bus.next_due) is None:
                 if kernel.machine.wait_input():     # an interactive console only
                     continue
-                return "idle"
+                if limits.until_idle or due is None:
+                    return "idle"                   # periodic alarms do not count
             if limit is not None and due >= limit:
                 kernel.time = limit
                 return "max-ticks"
@@ -79,6 +82,8 @@ def run(kernel, limits):
         ran = proc.cpu.run(budget)
         kernel.current = None
         kernel.time = now + ran
+        if trace is not None and ran:
+            trace.slice(now, now + ran, proc)
         proc.insns += ran
         proc.left -= ran
         fault = proc.cpu.fault

@@ -3,10 +3,13 @@
 Contract: every line has `t` (virtual time in instructions), `ev`, `proc` (label) and
 `ep` (endpoint).  `ipc` events add `op`, `peer`, `peer_label`, `m_type` (name where known)
 and `result` (`OK` or the error's name); a delivered message gives one event for the
-sender (its primitive) and one for the receiver (`RECEIVE`), both at delivery time.
+sender (its primitive) and one for the receiver (`RECEIVE`), both at delivery time; the
+ASEND call itself has `count` and no peer; a caller woken because its peer died has an
+event with its primitive and `EDEADSRCDST`.  `slice` events (at their end, with `start`)
+give every process's running time.
 `kcall` events add `call`, the call's arguments and `result` (and `reason` on a
-rejection).  Process events (`start`, `exit`, `fault`, `kill`, `restart`) name the
-process they happened to; `fault` adds `cause`, `addr`, `eip` and `insn`.  Keys keep a
+rejection).  Process events (`start` with the program's `kind`, `exit`, `fault`,
+`kill`, `restart`) name the process they happened to; `fault` adds `cause`, `addr`, `eip` and `insn`.  Keys keep a
 fixed order and nothing depends on the wall clock, so the same run gives the same bytes.
 The kernel calls these methods only when tracing is on.
 """
@@ -37,6 +40,17 @@ class Trace:
                  "m_type": type_name(m_type) if m_type is not None else None,
                  "result": result_name(result)}
         self.emit(event)
+
+    def asend(self, t, proc, count, result):
+        """The ASEND call itself (its entries are events of their own when delivered)."""
+        self.emit({"t": t, "ev": "ipc", "proc": proc.label, "ep": proc.endpoint,
+                   "op": "ASEND", "peer": None, "peer_label": None, "m_type": None,
+                   "result": result_name(result), "count": count})
+
+    def slice(self, start, end, proc):
+        """A slice of CPU time of `proc`, written at its end."""
+        self.emit({"t": end, "ev": "slice", "proc": proc.label, "ep": proc.endpoint,
+                   "start": start})
 
     def kcall(self, t, proc, call, args, result, reason):
         event = {"t": t, "ev": "kcall", "proc": proc.label, "ep": proc.endpoint,

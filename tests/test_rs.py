@@ -459,8 +459,6 @@ def test_many_ends_at_once_and_ends_of_others(tmp_path):
     assert result.kernel.ends.take("rs") is None, "every end was taken"
 
 
-@pytest.mark.xfail(strict=True, reason="kernel: --until-idle counts RS's heartbeat alarm "
-                   "(SPEC 7: periodic heartbeats do not count); see the report")
 def test_until_idle_ends_although_rs_keeps_a_heartbeat_alarm(tmp_path):
     steps = [req(DS_LOOKUP, b"drv")]
     result = run(tmp_path, system([driver("drv", heartbeat=5)], [("user", steps, {})]),

@@ -379,6 +379,8 @@ no_args:
 .bss
 now:                            ; virtual time in ticks (SYS_TIMES, at each event)
     .space 4
+alarm_oneshot:                  ; 1 when the alarm is for a restart, not only pings
+    .space 4
 alarm_due:                      ; the time the alarm is set for, 0 when none
     .space 4
 ndrivers:
