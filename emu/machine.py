@@ -30,6 +30,7 @@ class Machine:
         devices = (self.printer, self.console) + ((disk,) if disk is not None else ())
         self.bus = PortBus(devices)
         self.idle = {}               # program index -> CPUs of ended processes
+        self.breakpoint_handler = None
         self.programs = {}           # CPU -> the program loaded in it
         self._disassembler = None
 
@@ -38,7 +39,7 @@ class Machine:
         if idle:
             cpu = idle.pop()
         else:
-            cpu = Cpu(window_base(index), trap)
+            cpu = Cpu(window_base(index), trap, self._on_breakpoint)
         cpu.trap = trap
         if self.programs.get(cpu) is program:
             cpu.reset()
@@ -47,6 +48,12 @@ class Machine:
                      program.bss_size, program.entry)
             self.programs[cpu] = program
         return cpu
+
+    def _on_breakpoint(self, cpu):
+        """An `int3` ran: True when the debugger or the fault injector takes it (else it
+        is the process's fault).  `breakpoint_handler(cpu)` is theirs to set."""
+        handler = self.breakpoint_handler
+        return handler is not None and handler(cpu)
 
     def release(self, index, cpu):
         """The process of program `index` on `cpu` ended: the CPU may be reused."""

@@ -21,6 +21,10 @@ Contract:
   reported to RS or PM (`kernel.ends`).
 - `report_trust(server, driver, primitive)` counts and traces a blocking SEND or
   SENDREC from a server to a driver (asymmetric trust: servers must never do it).
+- Debugging and fault injection hook in without cost when unused: `trap_hook` may hold
+  a process before its trap (`hold_trap`), `done_hook` hears every IPC call complete
+  (at once, or later when the caller is woken), `stop_request` ends the run after the
+  current slice, and a process's `insn_watch` stops it at an instruction count.
 - A Python exception inside a trap is a kernel panic: the machine stops, and
   `panic_report` says what trap caused it and how to reproduce it.
 """
@@ -62,6 +66,9 @@ class Kernel:
         self.time = 0                # virtual time at the start of the running slice
         self.current = None          # the process whose CPU is running
         self.slice_end = 0           # virtual time the running slice may not pass
+        self.stop_request = None     # a reason to end the run after this slice
+        self.trap_hook = None        # debugger: (proc, eax, ebx, ecx) -> True to hold
+        self.done_hook = None        # debugger: (proc, result) when an IPC call completes
         self.notification = Message()
         self.panic_report = None
         self.ended = []              # labels of processes that ended, in order
@@ -103,13 +110,29 @@ class Kernel:
         do_ipc = self.ipc.do_ipc
 
         def trap(eax, ebx, ecx):
+            if self.trap_hook is not None and self.trap_hook(proc, eax, ebx, ecx):
+                self.hold_trap(proc)
+                return None
             try:
                 result = do_ipc(proc, ecx, eax, ebx)
             except Exception as error:       # noqa: BLE001 - every exception is a panic
                 self.panic(proc, error)
                 return None
-            return None if result is BLOCKED else result
+            if result is BLOCKED:
+                return None
+            if self.done_hook is not None:
+                self.done_hook(proc, result)
+            return result
         return trap
+
+    def hold_trap(self, proc):
+        """Stop `proc` before its `int 0x21` (for a debugger): eip back on the instruction,
+        the instruction not counted, the run stopped with reason "trap"."""
+        cpu = proc.cpu
+        cpu.set_register("eip", cpu.eip - 2)
+        cpu.context.count -= 1
+        cpu.stop()
+        self.stop_request = "trap"
 
     def panic(self, proc, error):
         registers = proc.cpu.registers()
@@ -136,6 +159,8 @@ class Kernel:
         proc.in_sendrec = False
         proc.cpu.set_result(result)
         self.make_ready(proc)
+        if self.done_hook is not None:
+            self.done_hook(proc, result)
 
     def make_ready(self, proc):
         """Queue `proc`; preempt the running process when `proc` has a higher priority."""
@@ -239,7 +264,7 @@ class Kernel:
             if other.sendto is proc or other.getfrom == proc.endpoint:
                 if self.trace is not None:
                     self.trace.ipc(self.now(), other, self.blocked_primitive(other),
-                                   proc.endpoint, None, EDEADSRCDST)
+                                   proc.endpoint, None, EDEADSRCDST, proc.label)
                 self.wake(other, EDEADSRCDST)
         proc.q_head = proc.q_tail = None
         self.interrupts.release(proc)

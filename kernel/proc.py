@@ -46,6 +46,7 @@ class Proc:
         "ready", "priority", "base_priority", "quantum", "left",
         # accounting
         "insns", "faults", "restarts", "exit_status", "last_fault", "alarm", "alarm_periodic",
+        "insn_watch",
         "trust_reports",
         # kind, compiled from the policy: the asymmetric-trust check tests these
         "is_server", "is_driver",
@@ -89,6 +90,7 @@ class Proc:
         self.last_fault = None
         self.alarm = None
         self.alarm_periodic = False
+        self.insn_watch = None      # stop the run when insns reaches this count
         self.trust_reports = 0      # blocking SEND / SENDREC from this server to a driver
 
     @property

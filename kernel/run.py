@@ -4,8 +4,10 @@ Contract: `run(kernel, limits)` runs until one of the ends of `limits` and retur
 `"exit"` (the process named `until_exit` ended), `"idle"` (no process can run and nothing
 is due; with `until_idle`, the requested end, periodic alarms such as RS's heartbeats do
 not count; an interactive console is waited for instead), `"max-ticks"`,
-`"panic"` (see `kernel.panic_report`) or `"done"` (the default end: `init` ended, or,
-in an image without `init`, every user program ended).
+`"panic"` (see `kernel.panic_report`), `"done"` (the default end: `init` ended, or,
+in an image without `init`, every user program ended), or the reason a debugger or the
+fault injector put in `kernel.stop_request` (for example `"watch"`, when a process
+reached its `insn_watch`, its instruction count to stop at); a later `run` goes on.
 
 A slice runs the picked process for at most the rest of its quantum, never past the next
 alarm or device event (one set during the slice ends it early: `Kernel.event_scheduled`),
@@ -34,7 +36,6 @@ def run(kernel, limits):
     clock = kernel.clock
     bus = kernel.bus
     interrupts = kernel.interrupts
-    trace = kernel.trace
     limit = limits.max_ticks * TICK_INSNS if limits.max_ticks is not None else None
     users = {p.label for p in kernel.table.procs if p.alive and p.kind == KIND_USER}
     has_init = "init" in kernel.labels
@@ -42,6 +43,9 @@ def run(kernel, limits):
     while True:
         if kernel.panic_report is not None:
             return "panic"
+        if kernel.stop_request is not None:
+            reason, kernel.stop_request = kernel.stop_request, None
+            return reason
         now = kernel.time
         if len(kernel.ended) != seen_ended:
             seen_ended = len(kernel.ended)
@@ -77,21 +81,36 @@ def run(kernel, limits):
             budget = max(due - now, 1)
         if limit is not None and limit - now < budget:
             budget = limit - now
-        kernel.current = proc
-        kernel.slice_end = now + budget
-        ran = proc.cpu.run(budget)
-        kernel.current = None
-        kernel.time = now + ran
-        if trace is not None and ran:
-            trace.slice(now, now + ran, proc)
-        proc.insns += ran
-        proc.left -= ran
-        fault = proc.cpu.fault
-        if fault is not None:
-            proc.cpu.fault = None
-            kernel.end_process(proc, "fault", fault=fault)
-        elif proc.left <= 0 and proc.ready:
-            sched.quantum_expired(proc)
+        run_slice(kernel, proc, budget)
+
+
+def run_slice(kernel, proc, budget):
+    """Run `proc` for at most `budget` instructions (never past its instruction watch)
+    and account for the slice: time, quantum, a fault, the watch.  The debugger steps a
+    process with it too."""
+    now = kernel.time
+    watch = proc.insn_watch
+    if watch is not None and watch - proc.insns < budget:
+        budget = max(watch - proc.insns, 1)
+    kernel.current = proc
+    kernel.slice_end = now + budget
+    ran = proc.cpu.run(budget)
+    kernel.current = None
+    kernel.time = now + ran
+    if kernel.trace is not None and ran:
+        kernel.trace.slice(now, now + ran, proc)
+    proc.insns += ran
+    proc.left -= ran
+    fault = proc.cpu.fault
+    if fault is not None:
+        proc.cpu.fault = None
+        kernel.end_process(proc, "fault", fault=fault)
+    elif proc.left <= 0 and proc.ready:
+        kernel.sched.quantum_expired(proc)
+    if watch is not None and proc.insns >= watch:
+        proc.insn_watch = None
+        kernel.stop_request = "watch"
+    return ran
 
 
 def _next_due(alarm, device):

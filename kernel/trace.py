@@ -33,10 +33,12 @@ class Trace:
         self.stream.write(_dumps(event) + "\n")
         self.events += 1
 
-    def ipc(self, t, proc, primitive, peer, m_type, result):
+    def ipc(self, t, proc, primitive, peer, m_type, result, peer_label=None):
+        if peer_label is None and peer is not None:
+            peer_label = self.table.name_of(peer)
         event = {"t": t, "ev": "ipc", "proc": proc.label, "ep": proc.endpoint,
                  "op": PRIMITIVE_NAMES.get(primitive, primitive), "peer": peer,
-                 "peer_label": self.table.name_of(peer) if peer is not None else None,
+                 "peer_label": peer_label,
                  "m_type": type_name(m_type) if m_type is not None else None,
                  "result": result_name(result)}
         self.emit(event)

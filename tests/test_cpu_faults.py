@@ -424,7 +424,8 @@ def test_sender_queued_on_the_faulter_wakes_with_edeadsrcdst(tmp_path):
     assert result.end == "done"
     assert the_fault(result)["cause"] == faults.INVALID_OPCODE
     # queued, not denied: a SENDREC to a dead faulter would be traced as a denial
-    assert not result.ipc_events(proc="waiter", op="SENDREC")
+    [woken] = result.ipc_events(proc="waiter", op="SENDREC")       # nothing delivered
+    assert woken["result"] == "EDEADSRCDST" and woken["peer_label"] == "faulter"
     assert result.word("waiter", "result") == abi.EDEADSRCDST
     assert result.of("exit", "waiter")[0]["status"] == abi.EDEADSRCDST
     assert result.of("exit", "waiter")[0]["t"] >= the_fault(result)["t"]
@@ -448,7 +449,8 @@ def test_client_waiting_for_the_faulters_reply_wakes_with_edeadsrcdst(tmp_path):
     assert result.end == "done"
     delivered = result.ipc_events(proc="faulter", op="RECEIVE")
     assert delivered and delivered[0]["peer_label"] == "waiter"
-    assert [e["result"] for e in result.ipc_events(proc="waiter", op="SENDREC")] == ["OK"]
+    assert [e["result"] for e in result.ipc_events(proc="waiter", op="SENDREC")] == \
+        ["OK", "EDEADSRCDST"]
     assert the_fault(result)["cause"] == faults.DIVIDE_ERROR
     assert result.word("waiter", "result") == abi.EDEADSRCDST
     assert not result.proc("faulter").alive
@@ -466,6 +468,7 @@ def test_a_fault_clears_the_faulters_alarm_and_irq(tmp_path):
     int IPC_VEC
     mov dword ptr [datum + M_TYPE], SYS_SETALARM
     mov dword ptr [datum + ALARM_TICKS], 3
+    mov dword ptr [datum + ALARM_FLAGS], 0
     mov eax, SYSTEM
     lea ebx, [datum]
     mov ecx, SENDREC
