@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 IMAGE := build/minix.img
-GUEST_SOURCES := $(shell find guest -name '*.asm' -o -name '*.inc' -o -name '*.toml' 2>/dev/null)
+GUEST_SOURCES := $(shell find guest -name '*.asm' -o -name '*.inc' -o -name '*.toml' 2>/dev/null) \
+                 $(wildcard guest/files/*)
 
 .PHONY: run test image bench abi clean venv pictures
 

@@ -51,8 +51,11 @@ def test_two_programs(tmp_path):
 
 def test_stock_system(tmp_path):
     image = build(tmp_path, FIXTURES.parent.parent.parent / "guest" / "system.toml")
-    assert [p.policy.label for p in image.programs] == ["tty", "printer", "hello", "lp"]
-    assert [p.loaded.text_base for p in image.programs] == [abi.window_base(i) for i in range(4)]
+    labels = ["rs", "ds", "pm", "vfs", "tty", "printer", "disk", "init", "hello", "cat", "lp",
+              "cp", "ps", "workload"]
+    assert [p.policy.label for p in image.programs] == labels
+    assert [p.loaded.text_base for p in image.programs] == [abi.window_base(i)
+                                                            for i in range(len(labels))]
 
 
 def test_assembly_error_names_file_and_line(tmp_path):

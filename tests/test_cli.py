@@ -15,6 +15,10 @@ from emu.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 STOCK_SYSTEM = ROOT / "guest" / "system.toml"
 TEST_PAGE_START = b"minix-emu printer test page\n"
+GREETING = b"Hello from minix-emu!\n"
+# The boot script (guest/files/rc: hello, lp, cat motd), then the shell's prompt, and
+# the newline init prints at the end of its input
+BOOT_TRANSCRIPT = GREETING + (ROOT / "guest" / "files" / "motd").read_bytes() + b"# \n"
 
 
 def emu(*args, cwd=None, stdin=subprocess.DEVNULL):
@@ -34,7 +38,7 @@ def test_stock_image_prints_greeting_and_page(stock_image, tmp_path):
     printer = tmp_path / "printer.out"
     result = emu("boot", stock_image, "--printer", printer, "--trace", tmp_path / "t.jsonl")
     assert result.returncode == 0, result.stderr.decode()
-    assert result.stdout == b"Hello from minix-emu!\n"
+    assert result.stdout == BOOT_TRANSCRIPT
     page = printer.read_bytes()
     assert page.startswith(TEST_PAGE_START)
     assert page.endswith(b"-- end of page --\n\x0c")
@@ -66,7 +70,7 @@ def test_two_boots_give_identical_traces(stock_image, tmp_path):
 
 def test_until_exit_and_max_ticks(stock_image, tmp_path):
     result = emu("boot", stock_image, "--printer", tmp_path / "p", "--until-exit", "hello")
-    assert result.returncode == 0 and result.stdout == b"Hello from minix-emu!\n"
+    assert result.returncode == 0 and result.stdout == GREETING
     result = emu("boot", stock_image, "--printer", tmp_path / "p", "--max-ticks", "1",
                  "--until-idle")
     assert result.returncode == 0
@@ -113,7 +117,8 @@ io = ["0xAB-0xAD"]
     result = emu("boot", image, "--until-exit", "mine", "--trace", trace,
                  "--printer", tmp_path / "p")
     assert result.returncode == 0, result.stderr.decode()
-    assert '"ev":"exit","proc":"mine","ep":4,"status":205' in trace.read_text()
+    mine = len(STOCK_SYSTEM.read_text().split("[[program]]")) - 1   # its boot slot
+    assert f'"ev":"exit","proc":"mine","ep":{mine},"status":205' in trace.read_text()
 
 
 def one_line_error(result, *fragments):

@@ -257,19 +257,46 @@ def test_stored_system_shapes(tables):
 
 
 def test_stock_system():
-    """guest/system.toml: the four stock programs in order, each with least privilege."""
-    tty, printer, hello, lp = load_system(ROOT / "guest" / "system.toml").programs
-    driver_ipc = frozenset({abi.RECEIVE, abi.NBSEND, abi.SENDREC})
-    device_calls = {abi.SYS_DEVIO, abi.SYS_VDEVIO, abi.SYS_SDEVIO, abi.SYS_IRQCTL,
-                    abi.SYS_DIAGCTL}
-    for driver, source, ports, irqs in ((tty, "drivers/tty.asm", (0x3F8, 0x3FF), {4}),
-                                        (printer, "drivers/printer.asm", (0xAB, 0xAD), {7})):
-        assert (driver.kind, driver.source_spec) == ("driver", source)
-        assert (driver.ipc, driver.targets, driver.io) == (driver_ipc, ("SYSTEM",), (ports,))
-        assert abi.SYS_DEVIO in driver.kernel_calls and driver.kernel_calls <= device_calls
-        assert set(driver.irq) <= irqs
-    for user, driver, source in ((hello, "tty", "user/hello.asm"), (lp, "printer", "user/lp.asm")):
-        assert (user.kind, user.source_spec, user.ipc) == ("user", source, frozenset({abi.SENDREC}))
-        assert user.targets == ("SYSTEM", driver)
-        assert user.kernel_calls == frozenset({abi.SYS_EXIT})
-        assert (user.io, user.irq) == ((), ())
+    """guest/system.toml: the stock OS in boot order, each program with least privilege."""
+    programs = load_system(ROOT / "guest" / "system.toml").programs
+    assert [p.label for p in programs] == ["rs", "ds", "pm", "vfs", "tty", "printer", "disk",
+                                           "init", "hello", "cat", "lp", "cp", "ps",
+                                           "workload"]
+    by = {p.label: p for p in programs}
+    calls = lambda *names: frozenset(abi.KERNEL_CALL_BY_NAME[n] for n in names)
+    prims = lambda *names: frozenset(abi.PRIMITIVE_BY_NAME[n] for n in names)
+    for program in programs:
+        assert program.source_spec == {"server": "servers", "driver": "drivers",
+                                       "user": "user"}[program.kind] + f"/{program.label}.asm"
+    # servers: only RS and PM start and end processes; VFS alone copies user memory
+    assert [p.label for p in programs if p.kind == "server"] == ["rs", "ds", "pm", "vfs"]
+    assert by["rs"].kernel_calls == calls("GETINFO", "SPAWN", "KILL", "SETALARM", "TIMES")
+    assert by["ds"].kernel_calls == frozenset() and by["ds"].targets == ()
+    assert by["pm"].kernel_calls == calls("SPAWN", "KILL", "GETINFO")
+    assert by["pm"].targets == ("SYSTEM",)
+    assert by["vfs"].kernel_calls == calls("SETGRANT", "VIRCOPY", "GETINFO")
+    assert abi.SEND not in by["vfs"].ipc                   # never a blocking SEND
+    for server in ("rs", "ds", "pm", "vfs"):
+        assert (by[server].io, by[server].irq, by[server].heartbeat) == ((), (), 0)
+    # drivers: their own ports (and IRQ), kernel calls and RS, replies never blocking
+    device_calls = calls("DEVIO", "VDEVIO", "SDEVIO", "IRQCTL", "SAFECOPYFROM", "SAFECOPYTO")
+    for driver, ports, irqs in (("tty", (0x3F8, 0x3FF), (4,)), ("printer", (0xAB, 0xAD), ()),
+                                ("disk", (0x1F0, 0x1F7), ())):
+        program = by[driver]
+        assert program.kind == "driver"
+        assert program.ipc == prims("RECEIVE", "NBSEND", "SENDREC", "NOTIFY", "ASEND")
+        assert program.targets == ("SYSTEM", "rs")
+        assert (program.io, program.irq) == ((ports,), irqs)
+        assert abi.SYS_DEVIO in program.kernel_calls <= device_calls
+        assert program.heartbeat > 0
+    # users: calls to PM and VFS only; ps reads the process table
+    for user in ("init", "hello", "cat", "lp", "cp", "ps", "workload"):
+        program = by[user]
+        assert (program.kind, program.ipc) == ("user", prims("SENDREC"))
+        assert (program.io, program.irq) == ((), ())
+        if user == "ps":
+            assert program.targets == ("SYSTEM", "pm", "vfs")
+            assert program.kernel_calls == calls("GETINFO")
+        else:
+            assert program.targets == ("pm", "vfs")
+            assert program.kernel_calls == frozenset()

@@ -1,44 +1,31 @@
-; hello: prints a greeting on the console through the tty driver, then exits.
+; hello: greets on the console (/dev/tty through VFS), then exits.
 ;
-; One DEV_WRITE to tty by SENDREC with the text inline; the exit status is 0 when tty
-; wrote every byte, else 1.
+; Exit status 0 when the whole greeting was written, else 1.
 
 .include "abi.inc"
+.include "libc.inc"
 
 .text
 _start:
-    mov dword ptr [msg + M_TYPE], DEV_WRITE
-    mov dword ptr [msg + DEV_COUNT], greeting_end - greeting
-    lea esi, [greeting]
-    lea edi, [msg + DEV_DATA]
-    mov ecx, greeting_end - greeting
-    cld
-    rep movsb
-    mov eax, EP_TTY
-    lea ebx, [msg]
-    mov ecx, SENDREC
-    int IPC_VEC
-    xor edx, edx
+    lea eax, [libc_dev_tty]
+    mov edx, O_WRONLY
+    call open
     test eax, eax
-    jnz failed
-    cmp dword ptr [msg + M_TYPE], greeting_end - greeting
-    je exit
+    js failed
+    mov ebx, eax
+    lea edx, [greeting]
+    call print
+    cmp eax, greeting_end - greeting - 1
+    jne failed
+    mov eax, ebx
+    call close
+    xor eax, eax
+    call pm_exit
 failed:
-    mov edx, 1
-exit:
-    mov dword ptr [msg + M_TYPE], SYS_EXIT
-    mov [msg + EXIT_STATUS], edx
-    mov eax, SYSTEM
-    lea ebx, [msg]
-    mov ecx, SENDREC
-    int IPC_VEC
-    ud2                             ; never reached: EXIT does not return
+    mov eax, 1
+    call pm_exit
 
 .data
 greeting:
-    .ascii "Hello from minix-emu!\n"
+    .asciz "Hello from minix-emu!\n"
 greeting_end:
-
-.bss
-msg:
-    .space MSG_SIZE

@@ -1,56 +1,85 @@
-; lp: prints a fixed test page on the printer through the printer driver, then exits.
+; lp [FILE]: prints a file on the printer (/dev/printer through VFS), or, without an
+; argument, the printer's test page.
 ;
-; The page goes in chunks of at most DEV_INLINE_MAX bytes, one DEV_WRITE by SENDREC per
-; chunk.  The exit status is 0 when the driver printed every byte, else 1.
+; Errors go to the console ("lp: NAME: why").  Exit status 0 when every byte was
+; printed, else 1.
 
 .include "abi.inc"
+.include "libc.inc"
 
 .text
 _start:
-    lea esi, [page]
-    mov edx, page_end - page        ; bytes left
-next_chunk:
-    test edx, edx
-    jz all_printed
-    mov ecx, edx
-    cmp ecx, DEV_INLINE_MAX
-    jle chunk_ready
-    mov ecx, DEV_INLINE_MAX
-chunk_ready:
-    mov [chunk], ecx
-    sub edx, ecx
-    mov [left], edx
-    mov dword ptr [msg + M_TYPE], DEV_WRITE
-    mov [msg + DEV_COUNT], ecx
-    lea edi, [msg + DEV_DATA]
-    cld
-    rep movsb                       ; esi moves on to the next chunk
-    mov eax, EP_PRINTER
-    lea ebx, [msg]
-    mov ecx, SENDREC
-    int IPC_VEC
+    mov [rest], esi
+    call open_console
     test eax, eax
-    jnz failed
-    mov eax, [msg + M_TYPE]
-    cmp eax, [chunk]
-    jne failed
-    mov edx, [left]
-    jmp next_chunk
-all_printed:
-    xor edx, edx
-    jmp exit
+    js give_up
+    lea eax, [libc_dev_printer]
+    mov edx, O_WRONLY
+    call open
+    test eax, eax
+    js printer_failed
+    mov [printer], eax
+    mov eax, [rest]
+    call next_word
+    cmp byte ptr [eax], 0
+    je test_page
+    mov [name], eax
+    cmp byte ptr [edx], 0
+    jne usage                       ; one file at a time
+    mov edx, O_RDONLY
+    call open
+    test eax, eax
+    js file_failed
+    mov [fd], eax
+print_next:
+    mov eax, [fd]
+    lea edx, [buffer]
+    mov ecx, STDIO_MAX
+    call read
+    test eax, eax
+    js file_failed
+    jz printed
+    mov ecx, eax
+    mov eax, [printer]
+    lea edx, [buffer]
+    call write_all
+    test eax, eax
+    js printer_failed
+    jmp print_next
+test_page:
+    mov eax, [printer]
+    lea edx, [page]
+    mov ecx, page_end - page
+    call write_all
+    test eax, eax
+    js printer_failed
+printed:
+    mov eax, [printer]
+    call close
+    xor eax, eax
+    call pm_exit
+file_failed:
+    mov ecx, [name]
+    jmp failed
+printer_failed:
+    lea ecx, [libc_dev_printer]
 failed:
-    mov edx, 1
-exit:
-    mov dword ptr [msg + M_TYPE], SYS_EXIT
-    mov [msg + EXIT_STATUS], edx
-    mov eax, SYSTEM
-    lea ebx, [msg]
-    mov ecx, SENDREC
-    int IPC_VEC
-    ud2                             ; never reached: EXIT does not return
+    lea edx, [program]
+    call complain
+    jmp give_up
+usage:
+    mov eax, [libc_stdout]
+    lea edx, [usage_text]
+    call print
+give_up:
+    mov eax, 1
+    call pm_exit
 
 .data
+program:
+    .asciz "lp"
+usage_text:
+    .asciz "usage: lp [FILE]\n"
 page:
     .ascii "minix-emu printer test page\n"
     .ascii "===========================\n"
@@ -62,9 +91,13 @@ page:
 page_end:
 
 .bss
-chunk:
+rest:
     .space 4
-left:
+name:
     .space 4
-msg:
-    .space MSG_SIZE
+printer:
+    .space 4
+fd:
+    .space 4
+buffer:
+    .space STDIO_MAX
