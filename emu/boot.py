@@ -6,6 +6,7 @@ input file or disk file (`--disk`; by default the `disk.img` next to the image, 
 there is one).  A panic prints what trap caused it and the command that reproduces it.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def boot_from_args(args, BadInput):
         end = session.run()
     finally:
         session.close()
+    if session.machine.console.output_lost:
+        _quiet_stdout()
     if end == "panic":
         _report_panic(session.kernel.panic_report, args)
         return EXIT_PANIC
@@ -45,6 +48,14 @@ def boot_from_args(args, BadInput):
         print("emu: the system is idle: no process can run and nothing is due",
               file=sys.stderr)
     return EXIT_OK
+
+
+def _quiet_stdout():
+    """The reader of stdout went away: point stdout at /dev/null so that Python's own
+    flush at exit does not complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _path(text):

@@ -84,7 +84,12 @@ class Session:
 
     def close(self):
         self.machine.close()
-        self.machine.console.output.flush()
+        console = self.machine.console
+        if console.output is not None:
+            try:
+                console.output.flush()
+            except OSError:
+                console.output_lost = True
         for stream in self._files:
             stream.close()
         self._files = []

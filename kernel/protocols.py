@@ -11,7 +11,7 @@ payload words.
 """
 
 from kernel import abi
-from kernel.abi import M_W0, M_W1, M_W2, M_W3, M_W4, M_W5, M_W8
+from kernel.abi import END_FAULT, END_KILL, M_W0, M_W1, M_W2, M_W3, M_W4, M_W5, M_W8
 
 # ---------------------------------------------------------------------------------------
 # Character and block devices (drivers), served to VFS through grants
@@ -66,6 +66,10 @@ PM_SPAWN = PM_RQ_BASE + 3       # PM_LABEL, PM_ARGS -> the child's endpoint
 PM_WAIT = PM_RQ_BASE + 4        # PM_CHILD (or ANY) -> the exit status; PM_CHILD out
 PM_STATUS = M_W0
 PM_CHILD = M_W0
+PM_END_HOW = M_W1               # PM_WAIT reply: END_EXIT, END_FAULT or END_KILL
+PM_END_STATUS = M_W2            # PM_WAIT reply: the kernel's status
+WAIT_FAULTED = 0x100 + END_FAULT  # PM_WAIT's result for a child that faulted
+WAIT_KILLED = 0x100 + END_KILL  # ... and for a child killed by someone else
 PM_LABEL = M_W0                 # 16 bytes: M_W0..M_W3
 PM_ARGS = M_W4                  # NUL-terminated, at most PM_ARGS_MAX bytes: M_W4..M_W13
 PM_ARGS_MAX = 39
@@ -122,7 +126,7 @@ PROTOCOL_FIELDS = {
     DS_SUBSCRIBE: ("DS_LABEL0", "DS_LABEL1", "DS_LABEL2", "DS_LABEL3"),
     DS_CHECK: ("DS_LABEL0", "DS_LABEL1", "DS_LABEL2", "DS_LABEL3", "DS_ENDPOINT"),
     PM_EXIT: ("PM_STATUS",),
-    PM_WAIT: ("PM_CHILD",),
+    PM_WAIT: ("PM_CHILD", "PM_END_HOW", "PM_END_STATUS"),
     VFS_OPEN: tuple(f"VFS_PATH{i}" for i in range(8)) + ("VFS_FLAGS",),
     VFS_READ: ("VFS_FD", "VFS_BUFFER", "VFS_NBYTES"),
     VFS_WRITE: ("VFS_FD", "VFS_BUFFER", "VFS_NBYTES"),

@@ -206,3 +206,13 @@ def test_missing_system_file(tmp_path):
 def test_main_returns_status_without_exiting(capsys):
     assert main(["boot"]) == 2
     assert "image" in capsys.readouterr().err
+
+
+def test_a_closed_console_pipe_ends_nothing_badly(stock_image, tmp_path):
+    """`emu boot IMAGE | head -1`: the reader goes away; the run goes on to its end."""
+    command = f"{sys.executable} -m emu boot {stock_image} --printer {tmp_path / 'p'} | head -1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    assert result.stdout == b"Hello from minix-emu!\n"
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"PANIC" not in result.stderr and b"Traceback" not in result.stderr

@@ -304,3 +304,10 @@ def test_a_large_program_assembles_quickly(tmp_path):
     program = build(tmp_path, "_start:\n" + body + "    ret\n")
     assert time.monotonic() - started < 10
     assert len(program.lines) == 2101
+
+
+def test_string_move_of_dwords_is_not_the_sse_movsd(tmp_path):
+    source = tmp_path / "m.asm"
+    source.write_text("_start:\n    movsd\n    rep movsd\n    cld\n")
+    program = assemble(source, 0x1000000, 0x1080000)
+    assert program.text == bytes.fromhex("a5f3a5fc")

@@ -1,7 +1,7 @@
 """The console UART at ports 0x3F8 (data) and 0x3FD (line status).
 
 Contract (SPEC section 2): a write to the data port sends one character to the console
-output; the line status has bit 5 (ready to send) always set and bit 0 when an input
+output (dropped, as by an unplugged terminal, once the output stream fails); the line status has bit 5 (ready to send) always set and bit 0 when an input
 byte is waiting; a read of the data port takes that byte (0 when none).  Input comes from
 a byte string given at boot (`--input FILE`, or a non-interactive stdin read to its end)
 and is all available from time 0, so runs are deterministic; from an interactive terminal
@@ -35,6 +35,7 @@ class Console:
         self.position = 0
         self.interactive = interactive       # a file with fileno() to poll, or None
         self.break_signalled = False
+        self.output_lost = False             # the output stream failed: output dropped
         self.scratch = bytearray(8)          # the other UART registers, inert
 
     def pending(self):
@@ -59,7 +60,12 @@ class Console:
 
     def write(self, port, value, now):
         if port == DATA_PORT:
-            self.output.write(bytes((value & 0xFF,)))
+            if self.output is not None:
+                try:
+                    self.output.write(bytes((value & 0xFF,)))
+                except OSError:             # the reader went away (`emu boot | head`)
+                    self.output = None      # like an unplugged terminal: output dropped
+                    self.output_lost = True
         elif port != LINE_STATUS_PORT:
             self.scratch[port - DATA_PORT] = value & 0xFF
 

@@ -29,10 +29,6 @@
 .include "abi.inc"
 .include "ipc.inc"
 
-.equ WAIT_FAULTED, 0x100 + END_FAULT   ; PM_WAIT's M_TYPE for a child that faulted
-.equ WAIT_KILLED, 0x100 + END_KILL     ; ... and for a child killed by someone else
-.equ PM_END_HOW, M_W1                  ; PM_WAIT reply: END_EXIT, END_FAULT, END_KILL
-.equ PM_END_STATUS, M_W2               ; PM_WAIT reply: the kernel's status
 
 ; A child's entry
 .equ C_STATE, 0                 ; FREE, ALIVE or ENDED

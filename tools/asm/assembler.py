@@ -298,6 +298,10 @@ class _Parser:
         if mnemonic.lower() in _PREFIXES and operands:
             second, operands = split_word(operands)
             mnemonic = f"{mnemonic} {second}"
+        if mnemonic.lower().split()[-1] == "movsd" and not operands.strip():
+            # Keystone takes a bare movsd for the SSE instruction: spell out the string one
+            mnemonic = mnemonic[:-5] + "movs"
+            operands = "dword ptr es:[edi], dword ptr [esi]"
         if not _MNEMONIC.match(mnemonic):
             raise src.error(f"syntax error in mnemonic '{mnemonic}': {text}")
         parts, pos = [mnemonic + " "], 0
