@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from emu.session import BootOptions, Session
+from emu.terminal import no_echo
 
 EXIT_OK = 0
 EXIT_PANIC = 1
@@ -36,7 +37,8 @@ def boot_from_args(args, BadInput):
     except OSError as error:
         raise BadInput(f"emu: {error.filename or ''}: {error.strerror}") from None
     try:
-        end = session.run()
+        with no_echo(interactive):
+            end = session.run()
     finally:
         session.close()
     if session.machine.console.output_lost:
