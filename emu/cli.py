@@ -110,7 +110,8 @@ COMMANDS = {"build": cmd_build, "boot": cmd_boot, "bench": cmd_bench}
 
 # Commands that live with their tools: each module has HELP, add_arguments(parser) and
 # run(args, BadInput) -> exit status.
-COMMAND_MODULES = {"trace": "tools.trace.command"}
+COMMAND_MODULES = {"trace": "tools.trace.command", "fuzz": "tools.fuzz",
+                   "policy": "tools.policy_suggest"}
 
 
 def _dispatch(args):
