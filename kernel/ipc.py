@@ -36,6 +36,9 @@ from kernel.outcome import BLOCKED
 from kernel.proc import notify_bit_of_slot, notify_bit_of_task
 
 VALID_PRIMITIVES = frozenset((SEND, RECEIVE, SENDREC, NOTIFY, NBSEND, ASEND))
+# the check of the spec's table that gives each error (ETRAPDENIED: 2, or 3 for a task)
+CHECK_OF_ERROR = {EBADCALL: 1, ETRAPDENIED: 2, EBADSRCDST: 3, EDEADSRCDST: 3,
+                  ECALLDENIED: 4, EFAULT: 5, ELOCKED: 6, ENOTREADY: 7}
 TASKS = frozenset((HARDWARE, SYSTEM, CLOCK))
 
 
@@ -76,7 +79,7 @@ class Ipc:
         peer = None
         if ep in TASKS:
             if primitive != SENDREC and primitive != RECEIVE:
-                return self.deny(caller, primitive, ep, address, ETRAPDENIED)
+                return self.deny(caller, primitive, ep, address, ETRAPDENIED, check=3)
         elif ep == ANY:
             if primitive != RECEIVE:
                 return self.deny(caller, primitive, ep, address, EBADSRCDST)
@@ -107,14 +110,17 @@ class Ipc:
             return caller.task_mask >> (ep + NR_TASKS) & 1
         return (caller.target_mask >> peer.index & 1) or (caller.may_reply >> peer.slot & 1)
 
-    def deny(self, caller, primitive, ep, address, error):
+    def deny(self, caller, primitive, ep, address, error, check=None):
+        """Deny a trap: count it, trace it with the number of the check that denied it
+        (`check`, else the one that gives `error`), return the error."""
         self.kernel.count_denial(caller, primitive, error)
         trace = self.kernel.trace
         if trace is not None:
+            check = check or CHECK_OF_ERROR[error]
             if primitive == ASEND:
-                trace.asend(self.kernel.now(), caller, ep, error)
+                trace.asend(self.kernel.now(), caller, ep, error, check)
             else:
-                trace.ipc(self.kernel.now(), caller, primitive, ep, None, error)
+                trace.ipc(self.kernel.now(), caller, primitive, ep, None, error, check=check)
         return error
 
     # -- SEND, SENDREC, NBSEND --------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 Contract: every line has `t` (virtual time in instructions), `ev`, `proc` (label) and
 `ep` (endpoint).  `ipc` events add `op`, `peer`, `peer_label`, `m_type` (name where known)
-and `result` (`OK` or the error's name); a delivered message gives one event for the
+and `result` (`OK` or the error's name; a denial adds `check`, the number of the check of
+SPEC section 3 that denied it); a delivered message gives one event for the
 sender (its primitive) and one for the receiver (`RECEIVE`), both at delivery time; the
 ASEND call itself has `count` and no peer; a caller woken because its peer died has an
-event with its primitive and `EDEADSRCDST`.  `slice` events (at their end, with `start`)
+event with its primitive and `EDEADSRCDST`; a notification from HARDWARE names the lines
+in `irqs`.  `slice` events (at their end, with `start`)
 give every process's running time.
 `kcall` events add `call`, the call's arguments and `result` (and `reason` on a
 rejection).  Process events (`start` with the program's `kind`, `exit`, `fault`,
@@ -33,7 +35,8 @@ class Trace:
         self.stream.write(_dumps(event) + "\n")
         self.events += 1
 
-    def ipc(self, t, proc, primitive, peer, m_type, result, peer_label=None):
+    def ipc(self, t, proc, primitive, peer, m_type, result, peer_label=None, check=None,
+            irqs=None):
         if peer_label is None and peer is not None:
             peer_label = self.table.name_of(peer)
         event = {"t": t, "ev": "ipc", "proc": proc.label, "ep": proc.endpoint,
@@ -41,13 +44,20 @@ class Trace:
                  "peer_label": peer_label,
                  "m_type": type_name(m_type) if m_type is not None else None,
                  "result": result_name(result)}
+        if check is not None:
+            event["check"] = check
+        if irqs is not None:
+            event["irqs"] = irqs
         self.emit(event)
 
-    def asend(self, t, proc, count, result):
+    def asend(self, t, proc, count, result, check=None):
         """The ASEND call itself (its entries are events of their own when delivered)."""
-        self.emit({"t": t, "ev": "ipc", "proc": proc.label, "ep": proc.endpoint,
-                   "op": "ASEND", "peer": None, "peer_label": None, "m_type": None,
-                   "result": result_name(result), "count": count})
+        event = {"t": t, "ev": "ipc", "proc": proc.label, "ep": proc.endpoint,
+                 "op": "ASEND", "peer": None, "peer_label": None, "m_type": None,
+                 "result": result_name(result), "count": count}
+        if check is not None:
+            event["check"] = check
+        self.emit(event)
 
     def slice(self, start, end, proc):
         """A slice of CPU time of `proc`, written at its end."""
