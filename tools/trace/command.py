@@ -3,8 +3,9 @@
 Contract: `add_arguments(parser)` declares the options, `run(args, BadInput)` does them
 and returns the exit status (0).  `--chart OUT.svg` writes the message sequence chart,
 `--graph OUT.svg` the interaction graph, `--perfetto OUT.json` the trace-event JSON for
-the Perfetto UI, `--stats` prints the statistics; several may be given at once, and
-none means `--stats`.  `--from T` / `--to T` (virtual time: instructions, or a number
+the Perfetto UI, `--stats` prints the statistics, `--calls` the messages of each user
+call (a POSIX read, a write...) broken down; several may be given at once, and none
+means `--stats`.  `--from T` / `--to T` (virtual time: instructions, or a number
 with `us`, `ms` or `s`; one instruction is one microsecond) and `--procs a,b,c` (labels
 of processes and kernel tasks) narrow every output to that window.  A missing or
 malformed trace, an unknown label, an empty window or an unwritable output raises
@@ -18,11 +19,12 @@ import sys
 from tools.trace.chart import chart
 from tools.trace.graph import graph
 from tools.trace.load import TraceError, load
-from tools.trace.model import build
+from tools.trace.pairing import build
 from tools.trace.perfetto import perfetto
-from tools.trace.stats import stats
+from tools.trace.stats import calls_text, stats
 
-HELP = "look at an IPC trace: sequence chart, interaction graph, Perfetto timeline, statistics"
+HELP = ("look at an IPC trace: sequence chart, interaction graph, Perfetto timeline, "
+        "statistics")
 UNITS = {"us": 1, "ms": 1000, "s": 1_000_000}
 TALL_CHART = 2000               # rows past which a chart is hard to read
 
@@ -56,6 +58,8 @@ def add_arguments(parser):
     parser.add_argument("--perfetto", metavar="OUT.json",
                         help="write Chrome trace-event JSON for ui.perfetto.dev")
     parser.add_argument("--stats", action="store_true", help="print message statistics")
+    parser.add_argument("--calls", action="store_true",
+                        help="print the messages of each user call (read, write...), by kind")
     parser.add_argument("--from", dest="t_from", type=virtual_time, metavar="T",
                         help="start of the window (instructions, or with us/ms/s)")
     parser.add_argument("--to", dest="t_to", type=virtual_time, metavar="T",
@@ -83,8 +87,10 @@ def run(args, BadInput):
             write(path, render(), BadInput)
             print(f"emu trace: wrote {path} ({len(window.messages)} messages, "
                   f"{len(window.marks)} process events)", file=sys.stderr)
-    if args.stats or not any(path for path, _ in outputs):
+    if args.stats or not (args.calls or any(path for path, _ in outputs)):
         sys.stdout.write(stats(window))
+    if args.calls:
+        sys.stdout.write(calls_text(window))
     return 0
 
 

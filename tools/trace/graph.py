@@ -2,40 +2,52 @@
 
 Contract: `graph(model, title)` draws one node per lifeline that sent or received a
 message, in bands from top to bottom (user programs, servers, drivers, the kernel
-tasks), as the "MINIX 3 IPC interactions" figure does.  One arrow per direction between
-two nodes, labelled with the number of messages delivered that way (kernel calls and
-their replies included, in green; notifications count as messages), its width growing
-with the count; refused calls are a red dashed arrow labelled `N refused` (calls to no
-process at all are counted on the caller's node).  Within a band nodes keep the order of
-first appearance, then move toward the nodes they talk to in the bands above.
+tasks), as the "MINIX 3 IPC interactions" figure does.  Two nodes that exchanged
+messages are joined by one line; each direction is the half of it that ends in an
+arrowhead at its receiver, labelled near that head with the number of messages
+delivered that way (kernel calls and their replies in green; notifications count as
+messages, the ASEND call that hands over a table does not), its width growing with the
+count.  Calls that delivered nothing are a dashed line of their own beside it: red for
+refused calls (`N refused`) and callers woken because their peer died (`N failed: peer
+died`), orange for a peer not ready (`N not ready`); calls to no process at all are
+counted on the caller's node.  A node says how many messages its process sent, and for
+a server or driver that was restarted, how many times.  Within a band nodes keep the
+order of first appearance, then move toward the nodes they talk to in the other bands
+(one sweep down, one up).  Each direction is a `<g class="edge...">` with `data-src`
+and `data-dst`; each node a `<g class="node KIND">` with `data-name`.
 """
 
 import math
 
-from tools.trace.model import DENIED, NOT_READY, REPLY
+from tools.trace.model import DENIED, NOT_READY, REFUSED, WOKEN
 from tools.trace.svg import Svg, text_width
 
 BANDS = ("user", "server", "driver", "kernel")
 BAND_NAMES = {"user": "user programs", "server": "servers", "driver": "drivers",
               "kernel": "kernel"}
+FAILURES = ((DENIED, "refused"), (WOKEN, "failed: peer died"), (NOT_READY, "not ready"))
 NODE_H = 40
-BAND_H = 120
-GAP = 70
+BAND_H = 150
+GAP = 60
 LEFT = 110
 TOP = 60
 
 
 def graph(model, title):
     """The SVG text of the interaction graph of `model`."""
-    delivered, refused, nowhere, sent = _count(model)
-    used = {name for pair in list(delivered) + list(refused) for name in pair}
+    delivered, failed, nowhere, sent = _count(model)
+    restarts = {}
+    for mark in model.marks:
+        if mark.kind == "restart" and model.kinds.get(mark.proc) != "user":
+            restarts[mark.proc] = restarts.get(mark.proc, 0) + 1
+    used = {name for pair in list(delivered) + list(failed) for name in pair}
     used |= set(nowhere)
     bands = [[name for name in model.columns() if name in used
               and model.kinds.get(name) == band] for band in BANDS]
     bands = [(band, names) for band, names in zip(BANDS, bands) if names]
     _order(bands, delivered)
-    widths = {name: max(text_width(name), text_width(f"{sent.get(name, 0)} sent")) + 28
-              for _, names in bands for name in names}
+    notes = {name: _note(name, sent, nowhere, restarts) for _, names in bands for name in names}
+    widths = {name: max(text_width(name), text_width(notes[name])) + 28 for name in notes}
     band_w = [sum(widths[n] for n in names) + GAP * (len(names) - 1) for _, names in bands]
     width = max(LEFT + max(band_w) + 60, text_width(title) * 1.3 + 24)
     height = TOP + BAND_H * len(bands) + 10
@@ -54,67 +66,90 @@ def graph(model, title):
     for (a, b), count in sorted(delivered.items()):
         kernel = "kernel" in (model.kinds.get(a), model.kinds.get(b))
         _edge(svg, where, a, b, str(count), "edge kernel" if kernel else "edge",
-              "green" if kernel else "blue", count, (b, a) in delivered or (b, a) in refused)
-    for (a, b), count in sorted(refused.items()):
-        _edge(svg, where, a, b, f"{count} refused", "edge denied", "red", 1, True)
+              "green" if kernel else "blue", count, half=(b, a) in delivered)
+    for (a, b), counts in sorted(failed.items()):
+        label = ", ".join(f"{counts[kind]} {text}" for kind, text in FAILURES if kind in counts)
+        colour, cls = ("orange", "edge not-ready") if set(counts) == {NOT_READY} else \
+            ("red", "edge denied")
+        _edge(svg, where, a, b, label, cls, colour, 1, shift=10)
     for name, (x, y, w) in where.items():
         kind = model.kinds.get(name, "")
-        svg.open_group(f"node {kind}", f"{name} ({kind}): sent {sent.get(name, 0)} messages",
-                       name=name)
+        svg.open_group(f"node {kind}", f"{name} ({kind}): {notes[name]}", name=name)
         svg.rect(x - w / 2, y - NODE_H / 2, w, NODE_H, rx=6)
         svg.text(x, y - 3, name, anchor="middle")
-        extra = f", {nowhere[name]} refused" if name in nowhere else ""
-        svg.text(x, y + 12, f"{sent.get(name, 0)} sent{extra}", "kindname", anchor="middle")
+        svg.text(x, y + 12, notes[name], "kindname", anchor="middle")
         svg.close_group()
     return svg.render()
 
 
+def _note(name, sent, nowhere, restarts):
+    """The line under a node's name: messages sent, calls to no process, restarts."""
+    note = f"{sent.get(name, 0)} sent"
+    if name in nowhere:
+        note += f", {nowhere[name]} refused"
+    if name in restarts:
+        note += f", {restarts[name]} restart{'s' if restarts[name] > 1 else ''}"
+    return note
+
+
 def _count(model):
-    """Messages delivered and calls refused per (sender, receiver); refused calls to no
-    process per caller; messages sent per process."""
-    delivered, refused, nowhere, sent = {}, {}, {}, {}
+    """Messages delivered per (sender, receiver); calls that delivered nothing per
+    (caller, peer) and kind; refused calls to no process per caller; messages sent per
+    process."""
+    delivered, failed, nowhere, sent = {}, {}, {}, {}
     for message in model.messages:
-        if message.kind in (DENIED, NOT_READY):
+        if message.kind in REFUSED:
             if message.dst is None:
                 nowhere[message.src] = nowhere.get(message.src, 0) + 1
             else:
-                key = (message.src, message.dst)
-                refused[key] = refused.get(key, 0) + 1
+                counts = failed.setdefault((message.src, message.dst), {})
+                counts[message.kind] = counts.get(message.kind, 0) + 1
             continue
-        if message.dst is None or message.t_recv is None and message.kind != REPLY:
+        if not message.delivered:
             continue
         key = (message.src, message.dst)
         delivered[key] = delivered.get(key, 0) + 1
         sent[message.src] = sent.get(message.src, 0) + 1
-    return delivered, refused, nowhere, sent
+    return delivered, failed, nowhere, sent
 
 
 def _order(bands, delivered):
-    """Move each node of a band toward the mean position of its partners above."""
+    """Order each band by the mean position of its partners in the bands already placed:
+    top to bottom, then bottom to top (ties: first appearance)."""
     partners = {}
     for a, b in delivered:
         partners.setdefault(a, set()).add(b)
         partners.setdefault(b, set()).add(a)
+    first = {name: i - (len(names) - 1) / 2 for _, names in bands
+             for i, name in enumerate(names)}
     position = {}
-    for band, names in bands:
-        first = {name: index for index, name in enumerate(names)}
+    for sweep in (bands, bands[::-1]):
+        placed = {}
+        for _, names in sweep:
+            names.sort(key=lambda name: (_pull(partners.get(name, ()), placed, position,
+                                               first[name]), first[name]))
+            for index, name in enumerate(names):
+                placed[name] = index - (len(names) - 1) / 2
+        position = placed
 
-        def pull(name):
-            above = [position[other] for other in partners.get(name, ()) if other in position]
-            return (sum(above) / len(above) if above else first[name], first[name])
-        names.sort(key=pull)
-        for index, name in enumerate(names):
-            position[name] = index - (len(names) - 1) / 2
+
+def _pull(partners, placed, position, default):
+    """The mean position of a node's partners placed in this sweep, else in the last
+    one, else `default`."""
+    near = [placed[o] for o in partners if o in placed] or \
+        [position[o] for o in partners if o in position]
+    return sum(near) / len(near) if near else default
 
 
-def _edge(svg, where, a, b, label, cls, colour, count, both_ways):
-    """An arrow from node a to node b, to one side of the line between them when there is
-    an arrow the other way too; between nodes of one band, an arc."""
+def _edge(svg, where, a, b, label, cls, colour, count, half=False, shift=0):
+    """The arrow from node a to node b: the half of the line between them that ends at
+    b when `half` (the other half is b's arrow to a), else the whole line, moved `shift`
+    pixels to its right; between nodes of one band, an arc above or below them."""
     (x1, y1, w1), (x2, y2, w2) = where[a], where[b]
     svg.open_group(cls, f"{a} -> {b}: {label}", src=a, dst=b)
     width = 1.2 + math.log10(count) * 1.2
     if abs(y1 - y2) < 1:
-        lift = -NODE_H / 2 - 22 if x1 < x2 else NODE_H / 2 + 22
+        lift = (NODE_H / 2 + 22 + 2 * shift) * (-1 if x1 < x2 else 1)
         sx = x1 + (w1 / 2 - 8) * (1 if x2 > x1 else -1) / 2
         ex = x2 - (w2 / 2 - 8) * (1 if x2 > x1 else -1) / 2
         sy = y1 + (-NODE_H / 2 if lift < 0 else NODE_H / 2)
@@ -126,12 +161,15 @@ def _edge(svg, where, a, b, label, cls, colour, count, both_ways):
         dx, dy = x2 - x1, y2 - y1
         length = math.hypot(dx, dy)
         nx, ny = -dy / length, dx / length
-        shift = 5 if both_ways else 0
         sx, sy = _border(x1, y1, w1, dx, dy)
         ex, ey = _border(x2, y2, w2, -dx, -dy)
+        if half:
+            sx, sy = (sx + ex) / 2, (sy + ey) / 2
         sx, sy, ex, ey = sx + nx * shift, sy + ny * shift, ex + nx * shift, ey + ny * shift
         svg.path(f"M{sx:.1f},{sy:.1f} L{ex:.1f},{ey:.1f}", f"head-{colour}", width)
-        lx, ly = sx + (ex - sx) * 0.7 + nx * 12, sy + (ey - sy) * 0.7 + ny * 12
+        along = 0.35 if half else 0.7
+        side = 10 if shift else 9
+        lx, ly = sx + (ex - sx) * along + nx * side, sy + (ey - sy) * along + ny * side
         svg.text(lx, ly + 4, label, "count", anchor="middle")
     svg.close_group()
 

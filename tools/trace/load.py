@@ -4,8 +4,9 @@ Contract: `load(path)` returns the events as `Event`s in file order, or raises
 `TraceError` whose text is one line naming the file and, where there is one, the line:
 `trace.jsonl:12: not a JSON object`.  Every event has `t` (an integer >= 0, never less
 than the line before), `ev`, `proc` (a label) and `ep` (an endpoint); each kind of event
-the tools read has its own keys checked (`REQUIRED`).  Events of other kinds are kept
-unchecked, so a newer kernel's events do not break the tools.  Blank lines are skipped.
+the tools read has its own keys checked (`REQUIRED`; `OPTIONAL` ones when present), and
+a `slice` starts in 0..t.  Events of other kinds are kept unchecked, so a newer kernel's
+events do not break the tools.  Blank lines are skipped.
 """
 
 import json
@@ -27,9 +28,16 @@ REQUIRED = {
     "kill": {"by": TEXT},
     "start": {},
     "exit": {},
-    "restart": {},
+    "restart": {"n": INT},
+    "trust": {"op": TEXT, "peer": INT, "peer_label": TEXT},
     "diag": {"text": TEXT},
     "slice": {"start": INT},
+}
+# Keys that may be missing but, when there, have these types
+OPTIONAL = {
+    "ipc": {"count": INT, "check": INT},
+    "start": {"kind": TEXT, "by": TEXT},
+    "restart": {"by": TEXT},
 }
 
 
@@ -99,9 +107,12 @@ def _parse(path, number, raw):
 
 def _check(path, number, data, last_t):
     keys = REQUIRED.get(data.get("ev"), {})
-    for table in (COMMON, keys):
+    optional = OPTIONAL.get(data.get("ev"), {})
+    for table in (COMMON, keys, optional):
         for key, types in table.items():
             if key not in data:
+                if table is optional:
+                    continue
                 raise TraceError(f"{path}:{number}: {_what(data)} has no '{key}'")
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, types):

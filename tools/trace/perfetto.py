@@ -7,19 +7,23 @@ microseconds, as the format wants), so the UI's times read as virtual time.  One
 process ("minix-emu") holds one track (thread) per lifeline, named and ordered as in
 the sequence chart.  On each track:
 - an `ipc` slice one instruction long at every instant the process sent or received,
-  named after the first message of that instant, its args listing them all;
-- state slices: `running` from the kernel's `slice` events when the trace has them;
-  otherwise inferred from the gaps between a process's events (`running`, and `RECEIVE`
-  for a gap that ends in a delivery to it, category `inferred`: the process ran for
-  part of that gap too); and `SENDREC: waiting for <peer>` from a delivered SENDREC to
-  its reply, which the trace shows exactly;
-- instants for process events (start, exit, fault, kill, restart, kernel-log lines).
+  named after the first message of that instant, its args listing them all; an ASEND
+  entry is sent at the ASEND call that handed over its table (when that is in the
+  window), so its flow runs from the call to the delivery;
+- state slices (category `state`): with the kernel's `slice` events, exact `running`,
+  blocked (`SENDREC: waiting for P`, `SEND: waiting for P`, `RECEIVE`) and `ready`
+  intervals (`tools.trace.timeline`); without them, for older traces, `SENDREC: waiting
+  for P` from a delivered SENDREC to the process's next event, and guesses of category
+  `inferred` for the other gaps between its events (`running`, or `RECEIVE` for a gap
+  that ends in a delivery to it);
+- instants for process events (start, exit, fault, kill, restart, trust reports,
+  kernel-log lines).
 Every delivered message is a flow (`s` on the sender's ipc slice, `f` with `bp: e` on
 the receiver's) with its own id.  Slices on a track nest properly, and events are sorted
 by time, so every track's timestamps are monotonic.
 """
 
-from tools.trace.model import DENIED, ENDS, MESSAGE, NOT_READY, NOTIFY, Mark
+from tools.trace.model import ENDS, MESSAGE, NOTIFY, Mark
 
 PID = 1
 STATE = "state"
@@ -49,38 +53,46 @@ def _ipc(model, tid):
     """The ipc slices, keyed by (tid, t), and the flow events between them."""
     points, flows = {}, []
 
-    def point(name, t, message):
+    def point(name, t, label, text):
         key = (tid[name], t)
         if key not in points:
-            points[key] = {"name": message.label, "cat": "ipc", "ph": "X", "ts": t, "dur": 1,
+            points[key] = {"name": label, "cat": "ipc", "ph": "X", "ts": t, "dur": 1,
                            "pid": PID, "tid": tid[name], "args": {"messages": []}}
-        points[key]["args"]["messages"].append(
-            f"{message.src} -> {message.dst or message.detail}: {message.label} "
-            f"(trace line {message.line})")
+        points[key]["args"]["messages"].append(text)
 
+    for mark in model.marks:
+        if mark.kind == "post":
+            point(mark.proc, mark.t, mark.label, f"{mark.label} (trace line {mark.line})")
     for message in model.messages:
-        point(message.src, message.t, message)
-        if message.kind in (DENIED, NOT_READY) or message.dst is None \
-                or message.t_recv is None:
+        sent = message.t
+        if message.t_posted is not None and message.t_posted >= model.t_first:
+            sent = message.t_posted
+        text = (f"{message.src} -> {message.dst or message.detail}: {message.label} "
+                f"(trace line {message.line})")
+        point(message.src, sent, message.label, text)
+        if not message.delivered or message.t_recv is None:
             continue
-        point(message.dst, message.t_recv, message)
+        point(message.dst, message.t_recv, message.label, text)
         flow = len(flows) // 2 + 1
         common = {"name": "message", "cat": "ipc", "id": flow, "pid": PID}
-        flows.append(dict(common, ph="s", ts=message.t + 0.25, tid=tid[message.src]))
+        flows.append(dict(common, ph="s", ts=sent + 0.25, tid=tid[message.src]))
         flows.append(dict(common, ph="f", bp="e", ts=message.t_recv + 0.75,
                           tid=tid[message.dst]))
     return points.values(), flows
 
 
 def _states(model, tid, points):
-    """Running and waiting slices of every process."""
+    """Running, blocked and ready slices of every process: exact from the kernel's
+    `slice` events, else inferred."""
+    if model.slices:
+        return [_slice(name, STATE, start, end, tid[label])
+                for label, name, start, end in model.states if label in tid]
     times = {}
     for event in points:
         times.setdefault(event["tid"], set()).add(event["ts"])
     for mark in model.marks:
         times.setdefault(tid[mark.proc], set()).add(mark.t)
-    states = [_slice("running", STATE, start, end, tid[name])
-              for name, start, end in model.slices if end > start]
+    states = []
     waits, receives, ends = _waits(model)
     for name in model.lifelines:
         if model.kinds.get(name) == "kernel":
@@ -92,7 +104,7 @@ def _states(model, tid, points):
             if (name, a) in waits:
                 states.append(_slice(f"SENDREC: waiting for {waits[name, a]}", STATE,
                                      a + 1, b, track))
-            elif not model.slices:
+            else:
                 states.append(_slice("RECEIVE" if (name, b) in receives else "running",
                                      "inferred", a + 1, b, track))
     return states

@@ -4,8 +4,8 @@ Contract: `Svg(width, height, title)` collects elements; each method appends one
 escapes every text it is given; `render()` returns the whole document (an `<svg>` with
 its title, the style sheet `STYLE`, the arrowhead markers and the elements in the order
 they were added).  Classes name what a shape is (`msg`, `kcall`, `reply`, `notify`,
-`denied`, `not-ready`, `fault`...), so the look lives in `STYLE` alone.  Text is
-monospace, so `text_width` can size columns without a font.
+`denied`, `not-ready`, `woken`, `fault`, `trust`...), so the look lives in `STYLE`
+alone.  Text is monospace, so `text_width` can size columns without a font.
 """
 
 from xml.sax.saxutils import escape, quoteattr
@@ -33,7 +33,8 @@ line, path { stroke-width: 1.4; fill: none; }
 .reply line, .reply path { stroke: #2d7d46; stroke-dasharray: 3 3; }
 .denied line, .denied path { stroke: #c62828; stroke-width: 2; }
 .not-ready line, .not-ready path { stroke: #d98200; stroke-dasharray: 5 3; }
-.refused text, .denied text { fill: #c62828; }
+.refused text, .denied text, .woken text { fill: #c62828; }
+.woken line, .woken path { stroke: #c62828; stroke-width: 2; stroke-dasharray: 2 2; }
 .not-ready text { fill: #a86400; }
 .cross { stroke: #c62828; stroke-width: 2.2; }
 .not-ready .cross { stroke: #d98200; }
@@ -45,6 +46,8 @@ line, path { stroke-width: 1.4; fill: none; }
 .kill .cross { stroke: #c62828; }
 .restart circle { fill: #fff; stroke: #1f4e96; stroke-width: 2; }
 .restart text { fill: #1f4e96; font-weight: bold; }
+.trust polygon { fill: #d98200; }
+.trust text { fill: #a86400; font-weight: bold; }
 .diag text { fill: #666; font-style: italic; }
 .post rect { fill: #7b3fa0; }
 .node rect { fill: #eef3fb; stroke: #35507a; stroke-width: 1.4; }
@@ -55,6 +58,8 @@ line, path { stroke-width: 1.4; fill: none; }
 .edge path { stroke: #1f4e96; }
 .edge.kernel path { stroke: #2d7d46; }
 .edge.denied path { stroke: #c62828; stroke-dasharray: 5 3; }
+.edge.not-ready path { stroke: #d98200; stroke-dasharray: 5 3; }
+.edge.not-ready .count { fill: #a86400; }
 .count { font-size: 10px; fill: #1f4e96; }
 .edge.kernel .count { fill: #2d7d46; }
 .edge.denied .count { fill: #c62828; }

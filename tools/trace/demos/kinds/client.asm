@@ -1,9 +1,11 @@
 ; client: makes every kind of call once, in this order: a request answered by SEND, two
 ; notifications that coalesce, a SEND to a process its policy does not name
 ; (ECALLDENIED), a SEND to no process (EDEADSRCDST), a non-blocking RECEIVE with nothing
-; pending (ENOTREADY), a kernel call it may not make (ECALLDENIED from SYSTEM), an ASEND,
-; a kernel-log line, an alarm it waits for (a notification from CLOCK), and a request to
-; the driver, which crashes serving it.  The exit status is the last call's result.
+; pending (ENOTREADY), a kernel call it may not make (ECALLDENIED from SYSTEM), an ASEND
+; of two entries (one delivered later, one to a process it may not call: refused when
+; the kernel reads it), a kernel-log line, an alarm it waits for (a notification from
+; CLOCK), and a request to the driver, which crashes serving it: the client is woken
+; with EDEADSRCDST.  The exit status is the last call's result.
 
 .include "abi.inc"
 
@@ -37,7 +39,9 @@ _start:
     mov dword ptr [table + ASEND_FLAGS], AMF_VALID
     mov dword ptr [table + ASEND_DST], EP_SERVER
     mov dword ptr [table + ASEND_MSG + M_TYPE], 88
-    mov eax, 1
+    mov dword ptr [table + ASEND_ENTRY_SIZE + ASEND_FLAGS], AMF_VALID
+    mov dword ptr [table + ASEND_ENTRY_SIZE + ASEND_DST], EP_BYSTANDER
+    mov eax, 2
     lea ebx, [table]
     mov ecx, ASEND
     int IPC_VEC
@@ -48,6 +52,7 @@ _start:
     call kernel
     mov dword ptr [msg + M_TYPE], SYS_SETALARM
     mov dword ptr [msg + ALARM_TICKS], 1
+    mov dword ptr [msg + ALARM_FLAGS], 0            ; a one-shot alarm
     call kernel
     mov eax, CLOCK
     lea ebx, [msg]
@@ -79,4 +84,4 @@ text_end:
 msg:
     .space MSG_SIZE
 table:
-    .space ASEND_ENTRY_SIZE
+    .space ASEND_ENTRY_SIZE * 2

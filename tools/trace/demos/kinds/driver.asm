@@ -1,4 +1,4 @@
-; driver: takes a request, enables IRQ 7, prints one byte with the printer's interrupt
+; driver: takes a request from the client (only), enables IRQ 7, prints one byte with the printer's interrupt
 ; on, takes the interrupt (a notification from HARDWARE), then reads address 0: a CPU
 ; fault ends it before it answers.
 
@@ -6,7 +6,7 @@
 
 .text
 _start:
-    mov eax, ANY
+    mov eax, EP_CLIENT
     lea ebx, [msg]
     mov ecx, RECEIVE
     int IPC_VEC
