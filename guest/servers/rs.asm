@@ -1,7 +1,7 @@
 ; rs: the reincarnation server.  Takes charge of the drivers of the image: publishes
 ; them in DS, pings them, and restarts them when they end or hang.
 ;
-; At start: GETINFO GI_PROGRAM i for i = 0.. until an error gives every program of the
+; At start: GETINFO GI_PROGRAM i for i = 0.. GI_COUNT - 1 gives every program of the
 ; image; each driver (KIND_DRIVER) gets an entry in the table below with its label,
 ; heartbeat period and restart policy, and its live endpoint from GI_PROC (its boot slot
 ; is its program index).  The program labelled `ds` is the name server: every driver is
@@ -165,6 +165,8 @@ scan_next:
     call kernel_call
     test eax, eax
     jnz scan_done
+    mov eax, [kmsg + GI_COUNT]      ; the number of programs: the scan's end
+    mov [nprograms], eax
     push esi
     lea esi, [procinfo + PI_LABEL]
     lea edi, [label]
@@ -185,7 +187,8 @@ scan_kind:
     call add_driver
 scan_skip:
     inc esi
-    jmp scan_next
+    cmp esi, [nprograms]
+    jl scan_next
 scan_done:
     pop edi
     pop esi
@@ -384,6 +387,8 @@ alarm_oneshot:                  ; 1 when the alarm is for a restart, not only pi
 alarm_due:                      ; the time the alarm is set for, 0 when none
     .space 4
 ndrivers:
+    .space 4
+nprograms:                      ; programs of the image (GI_COUNT)
     .space 4
 request:
     .space MSG_SIZE
