@@ -1,4 +1,4 @@
-"""Property-based fuzz of the IPC trap and of the kernel calls (tools/fuzz.py).
+"""Property-based fuzz of the IPC trap and of the kernel calls (tools/fuzz/).
 
 Two untrusted fuzzers make traps with drawn ecx, eax, ebx, messages, ASEND tables and
 kernel-call payloads, next to a server, a sink, processes blocked in each IPC state, a
@@ -22,7 +22,9 @@ from kernel.abi import (AMF_DONE, AMF_VALID, ASEND, CLOCK, ECALLDENIED, KERNEL_C
                         MSG_SIZE, RECEIVE, SENDREC, SYS_SETALARM, SYS_TIMES, SYSTEM)
 from kernel.message import pack_int32
 from tools import fuzz
-from tools.fuzz import FUNCTIONS, FUZZERS, PING, Case, FuzzSystem, draw_case
+from tools.fuzz.cases import FUNCTIONS, Case, draw_case
+from tools.fuzz.programs import FUZZERS, PING
+from tools.fuzz.system import FuzzSystem
 
 IPC_ERRORS = {"EBADCALL", "ETRAPDENIED", "EBADSRCDST", "EDEADSRCDST", "ECALLDENIED",
               "EFAULT", "ELOCKED", "ENOTREADY"}
@@ -33,7 +35,7 @@ CALLS_THAT_SUCCEED = {"SYS_DEVIO", "SYS_VDEVIO", "SYS_IRQCTL", "SYS_SETGRANT",
 
 
 class HypothesisDraw:
-    """The choices of `tools.fuzz.draw_case`, drawn by hypothesis (so they shrink)."""
+    """The choices of `tools.fuzz.cases.draw_case`, drawn by hypothesis (so they shrink)."""
 
     def __init__(self, data):
         self.data = data
