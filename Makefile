@@ -38,6 +38,22 @@ test: $(STAMP)
 bench: $(IMAGE)
 	$(BIN)/emu bench
 
+# The built-in debugger on the stock image (`help` lists its commands; docs/DEBUGGING.md)
+.PHONY: debug gdb
+debug: $(IMAGE)
+	$(BIN)/emu debug $(IMAGE)
+
+# The stock image under gdb: the stub waits on GDB_PORT, gdb connects with the script of
+# `emu gdbinit`; the guest's console goes to build/gdb-console.out
+GDB_PORT ?= 1234
+gdb: $(IMAGE)
+	$(BIN)/emu gdbinit $(IMAGE) --port $(GDB_PORT) -o build/gdbinit
+	rm -f build/gdb-boot.log
+	$(BIN)/emu boot $(IMAGE) --gdb $(GDB_PORT) --wait --input /dev/null \
+	    > build/gdb-console.out 2> build/gdb-boot.log & pid=$$!; \
+	while kill -0 $$pid 2>/dev/null && ! grep -q listening build/gdb-boot.log; do sleep 0.1; done; \
+	gdb -q -x build/gdbinit; status=$$?; wait $$pid; cat build/gdb-boot.log; exit $$status
+
 # The README's pictures, drawn from real runs (tools/trace/pictures.py lists them)
 pictures: $(STAMP) guest/include/abi.inc
 	$(BIN)/python -m tools.trace.pictures

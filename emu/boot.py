@@ -29,6 +29,8 @@ def boot_from_args(args, BadInput):
                           input_bytes=input_bytes, interactive=interactive,
                           max_ticks=args.max_ticks, until_exit=args.until_exit,
                           until_idle=args.until_idle, seed=args.seed)
+    if getattr(args, "wait", False) and getattr(args, "gdb", None) is None:
+        raise BadInput("emu: --wait needs --gdb PORT")
     if args.until_exit is not None and args.until_exit not in {
             p.policy.label for p in image.programs}:
         raise BadInput(f"emu: --until-exit: no program '{args.until_exit}' in {args.image}")
@@ -38,7 +40,7 @@ def boot_from_args(args, BadInput):
         raise BadInput(f"emu: {error.filename or ''}: {error.strerror}") from None
     try:
         with no_echo(interactive):
-            end = session.run()
+            end = _run(session, args)
     finally:
         session.close()
     if session.machine.console.output_lost:
@@ -58,6 +60,14 @@ def _quiet_stdout():
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def _run(session, args):
+    """Run the boot, under the GDB stub with `--gdb PORT` (tools.gdbstub)."""
+    if getattr(args, "gdb", None) is None:
+        return session.run()
+    from tools.gdbstub.server import serve
+    return serve(session, args.gdb, args.wait)
 
 
 def _path(text):

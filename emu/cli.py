@@ -50,6 +50,10 @@ def _parser():
                       help="the disk's file (default: disk.img next to the image)")
     boot.add_argument("--input", metavar="FILE", help="console input")
     boot.add_argument("--seed", type=int, default=0, help="the seed of every random choice")
+    boot.add_argument("--gdb", type=_port, metavar="PORT",
+                      help="serve gdb on 127.0.0.1:PORT (0: any free port)")
+    boot.add_argument("--wait", action="store_true",
+                      help="with --gdb: stay stopped until gdb connects")
 
     bench = commands.add_parser("bench", help="benchmarks against bare Unicorn")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -69,6 +73,13 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def _port(text):
+    value = _positive_int(text) if text != "0" else 0
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text}")
     return value
 
 
@@ -111,7 +122,8 @@ COMMANDS = {"build": cmd_build, "boot": cmd_boot, "bench": cmd_bench}
 # Commands that live with their tools: each module has HELP, add_arguments(parser) and
 # run(args, BadInput) -> exit status.
 COMMAND_MODULES = {"trace": "tools.trace.command", "fuzz": "tools.fuzz",
-                   "policy": "tools.policy_suggest"}
+                   "policy": "tools.policy_suggest", "debug": "emu.debug.cli",
+                   "gdbinit": "tools.gdbstub.gdbinit"}
 
 
 def _dispatch(args):

@@ -74,7 +74,9 @@ class Cpu:
         self.breakpoint = breakpoint
         self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
         self.handle = self.uc._uch
-        self.backing = mmap.mmap(-1, WINDOW_SIZE)
+        # private, not shared: a forked copy of the machine (the fault injector's
+        # snapshots) gets its memory copy-on-write instead of writing into the parent's
+        self.backing = mmap.mmap(-1, WINDOW_SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         self.mem = memoryview(self.backing)
         self._backing_address = ctypes.addressof(ctypes.c_char.from_buffer(self.backing))
         self.context = fast.CpuContext(0, 0, self.handle.value, 0, trap, self._on_exception)
@@ -88,6 +90,7 @@ class Cpu:
         self.text_range = (window_base, window_base)
         self.entry = window_base
         self._pristine = None
+        self._fresh_state = None     # the whole CPU state of the new instance
         self._mapped = []
         self._dirty = False          # memory may hold more than zeros and the image
         self._eip = ctypes.c_uint32()
@@ -166,6 +169,12 @@ class Cpu:
         mem[0:len(text)] = text
         mem[DATA_OFFSET:DATA_OFFSET + len(data)] = data
         self.uc.ctl_remove_cache(wb, wb + _round_up(max(len(text), 1)))
+        # every register a process can change (segments, FPU, flags...) starts fresh: a
+        # restarted driver must not inherit a segment register its faulty predecessor set
+        if self._fresh_state is None:
+            self._fresh_state = self.uc.context_save()
+        else:
+            self.uc.context_restore(self._fresh_state)
         for name, reg in GENERAL_REGISTERS[:8]:
             self.uc.reg_write(reg, 0)
         self.uc.reg_write(x86.UC_X86_REG_ESP, wb + WINDOW_SIZE)

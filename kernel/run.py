@@ -3,7 +3,8 @@
 Contract: `run(kernel, limits)` runs until one of the ends of `limits` and returns why:
 `"exit"` (the process named `until_exit` ended), `"idle"` (no process can run and nothing
 is due; with `until_idle`, the requested end, periodic alarms such as RS's heartbeats do
-not count; an interactive console is waited for instead), `"max-ticks"`,
+not count; an interactive console is waited for instead), `"max-ticks"` (also at
+`max_time`, a limit in instructions),
 `"panic"` (see `kernel.panic_report`), `"done"` (the default end: `init` ended, or,
 in an image without `init`, every user program ended), or the reason a debugger or the
 fault injector put in `kernel.stop_request` (for example `"watch"`, when a process
@@ -29,6 +30,7 @@ class RunLimits:
     max_ticks: int | None = None
     until_exit: str | None = None
     until_idle: bool = False
+    max_time: int | None = None      # also end at this virtual time, in instructions
 
 
 def run(kernel, limits):
@@ -37,7 +39,12 @@ def run(kernel, limits):
     bus = kernel.bus
     interrupts = kernel.interrupts
     limit = limits.max_ticks * TICK_INSNS if limits.max_ticks is not None else None
-    users = {p.label for p in kernel.table.procs if p.alive and p.kind == KIND_USER}
+    if limits.max_time is not None and (limit is None or limits.max_time < limit):
+        limit = limits.max_time
+    # every user program started so far, ended ones too: a run resumed after some ended
+    # (a debugger's) still ends when the last one does
+    users = {policy.label for (policy, _), starts in zip(kernel.programs, kernel.starts)
+             if starts and policy.kind == KIND_USER}
     has_init = "init" in kernel.labels
     seen_ended = 0
     while True:
