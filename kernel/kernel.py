@@ -73,7 +73,7 @@ class Kernel:
         self.panic_report = None
         self.ended = []              # labels of processes that ended, in order
         self.denials = {}            # (label, primitive, error) -> count
-        self.illegal_requests = {}   # (label, m_type, error, reason) -> count
+        self.illegal_requests = {}   # (label, m_type or None, error, reason) -> count
         self.labels = {}             # label -> program index of the image
         self.programs = []           # (policy, loaded ELF) of each program of the image
         self.starts = []             # processes started so far, per program
@@ -178,12 +178,14 @@ class Kernel:
         msg.set(NOTIFY_TICKS, now // TICK_INSNS)
         msg.set(NOTIFY_TIME_LO, now & 0xFFFFFFFF)
         msg.set(NOTIFY_TIME_HI, now >> 32)
+        irqs = None
         if source == HARDWARE:
-            msg.set(NOTIFY_IRQS, proc.irq_pending)
+            irqs = proc.irq_pending
+            msg.set(NOTIFY_IRQS, irqs)
             proc.irq_pending = 0
         msg.store(proc.cpu, address)
         if self.trace is not None:
-            self.trace.ipc(now, proc, 2, source, NOTIFY_MESSAGE, 0)
+            self.trace.ipc(now, proc, RECEIVE, source, NOTIFY_MESSAGE, 0, irqs=irqs)
 
     # -- accounting -------------------------------------------------------------------------
     def count_denial(self, proc, primitive, error):

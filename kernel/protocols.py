@@ -45,7 +45,8 @@ DS_CHECK = DS_RQ_BASE + 4       # -> DS_LABEL, DS_ENDPOINT of a change not yet s
 DS_LABEL = M_W0                 # 16 bytes: M_W0..M_W3
 DS_ENDPOINT = M_W4
 DS_MAX_ENTRIES = 32
-DS_MAX_SUBSCRIBERS = 8
+DS_MAX_SUBSCRIBERS = 16         # subscriptions in all
+DS_SUB_MAX = 4                  # subscriptions per subscriber
 
 # ---------------------------------------------------------------------------------------
 # RS: the reincarnation server
@@ -74,6 +75,7 @@ PM_LABEL = M_W0                 # 16 bytes: M_W0..M_W3
 PM_ARGS = M_W4                  # NUL-terminated, at most PM_ARGS_MAX bytes: M_W4..M_W13
 PM_ARGS_MAX = 39
 PM_MAX_PROCS = 32
+PM_CHILD_MAX = 8                # children per parent, alive or not yet waited for
 
 # ---------------------------------------------------------------------------------------
 # VFS: files and devices for users (user data moves by VIRCOPY)

@@ -18,7 +18,7 @@ from kernel import abi, protocols
 from kernel.abi import (EBADREQUEST, EINVAL, ENOENT, ENOMEM, ENOTREADY, EPERM,
                         NOTIFY_MESSAGE, OK, RECEIVE, SENDREC)
 from kernel.protocols import (DS_CHECK, DS_LOOKUP, DS_MAX_ENTRIES, DS_MAX_SUBSCRIBERS,
-                              DS_PUBLISH, DS_SUBSCRIBE)
+                              DS_PUBLISH, DS_SUB_MAX, DS_SUBSCRIBE)
 from tests.harness import EXIT_WITH_EDX, build_system, run_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,13 +278,23 @@ def test_full_table_is_enomem_and_republish_still_works(tmp_path):
 
 
 def test_full_subscription_table_is_enomem(tmp_path):
-    steps = [req(DS_SUBSCRIBE, f"s{i}".encode()) for i in range(DS_MAX_SUBSCRIBERS)] + [
-        req(DS_SUBSCRIBE, b"s0"),                   # the same subscription again: fine
-        req(DS_SUBSCRIBE, b"extra"), notify("rs")]
-    other = [receive("EP_SUB"), req(DS_SUBSCRIBE, b"s0")]   # another subscriber: no room
-    result, answers = run_probers(tmp_path, [("sub", steps, {}), ("rs", other, {})], "rs")
-    assert types(answers["sub"][:-1]) == [(OK, OK)] * (DS_MAX_SUBSCRIBERS + 1) + \
-        [(OK, ENOMEM)]
+    # one subscriber gets DS_SUB_MAX subscriptions, not the table; the subscribers that
+    # fill it together leave no room for another
+    fillers = [f"f{i}" for i in range(DS_MAX_SUBSCRIBERS // DS_SUB_MAX)]
+    probers = []
+    for i, label in enumerate(fillers):
+        steps = [receive(f"EP_{fillers[i - 1].upper()}")] if i else []
+        steps += [req(DS_SUBSCRIBE, f"{label}s{j}".encode()) for j in range(DS_SUB_MAX)]
+        if not i:
+            steps += [req(DS_SUBSCRIBE, f"{label}s0".encode()),   # the same again: fine
+                      req(DS_SUBSCRIBE, b"extra")]                # past its share
+        steps.append(notify(fillers[i + 1] if i + 1 < len(fillers) else "rs"))
+        probers.append((label, steps, {}))
+    other = [receive(f"EP_{fillers[-1].upper()}"), req(DS_SUBSCRIBE, b"s0")]   # no room
+    result, answers = run_probers(tmp_path, probers + [("rs", other, {})], "rs")
+    assert types(answers["f0"][:-1]) == [(OK, OK)] * (DS_SUB_MAX + 1) + [(OK, ENOMEM)]
+    for label in fillers[1:]:
+        assert types(answers[label][1:-1]) == [(OK, OK)] * DS_SUB_MAX
     assert types(answers["rs"][1:]) == [(OK, ENOMEM)]
 
 
@@ -338,17 +348,20 @@ def test_each_subscriber_sees_its_own_changes(tmp_path):
 def test_a_dead_subscriber_loses_its_subscriptions(tmp_path):
     """A subscriber that ended is found dead at the next publication (EDEADSRCDST) and
     its subscriptions are freed for others."""
-    early = [req(DS_SUBSCRIBE, f"l{i}".encode()) for i in range(DS_MAX_SUBSCRIBERS)]
+    earlies = [f"early{i}" for i in range(DS_MAX_SUBSCRIBERS // DS_SUB_MAX)]   # fill it
+    early = [(label, [req(DS_SUBSCRIBE, f"l{DS_SUB_MAX * i + j}".encode())
+                      for j in range(DS_SUB_MAX)], {}) for i, label in enumerate(earlies)]
     late = [receive("EP_RS"), req(DS_SUBSCRIBE, b"l0"), req(DS_SUBSCRIBE, b"l1"),
             notify("rs"), receive("EP_DS"), req(DS_CHECK), req(DS_CHECK)]
-    rs_steps = [receive("EP_EARLY"),                # woken by early's end: EDEADSRCDST
+    rs_steps = [receive(f"EP_{earlies[-1].upper()}"),   # woken by its end: EDEADSRCDST
                 publish(b"l0", 1), notify("late"),
                 receive("EP_LATE"), publish(b"l0", 3), publish(b"l1", 4)]
-    result, answers = run_probers(tmp_path, [("early", early, {}),
-                                             ("rs", rs_steps, {"priority": 5}),
-                                             ("late", late, {})], "late")
-    assert result.of("exit", "early")[0]["t"] < result.ipc_events("rs", "SENDREC")[0]["t"]
-    assert types(answers["early"]) == [(OK, OK)] * DS_MAX_SUBSCRIBERS
+    result, answers = run_probers(tmp_path, early + [("rs", rs_steps, {"priority": 5}),
+                                                     ("late", late, {})], "late")
+    first_publish = result.ipc_events("rs", "SENDREC")[0]["t"]
+    for label in earlies:
+        assert result.of("exit", label)[0]["t"] < first_publish
+        assert types(answers[label]) == [(OK, OK)] * DS_SUB_MAX
     assert answers["rs"][0].eax == abi.EDEADSRCDST
     assert types(answers["rs"][1:2]) == [(OK, OK)]
     # l0's subscription was freed at its publication; l1's dead one is not found yet
@@ -356,7 +369,7 @@ def test_a_dead_subscriber_loses_its_subscriptions(tmp_path):
     assert types(answers["late"][5:]) == [(OK, OK), (OK, ENOENT)]
     assert answers["late"][5].words[4] == 3
     notifies = [(e["peer"], e["result"]) for e in result.ipc_events("ds", "NOTIFY")]
-    early_ep = result.kernel.labels["early"]
+    early_ep = result.kernel.labels["early0"]
     assert notifies == [(early_ep, "EDEADSRCDST"), (result.proc("late").endpoint, "OK"),
                         (early_ep, "EDEADSRCDST")]
 

@@ -335,9 +335,10 @@ def test_pm_exit_of_a_server_is_refused(tmp_path):
 
 
 def test_pm_table_is_bounded(tmp_path):
-    steps = [spawn("blocker") for _ in range(protocols.PM_MAX_PROCS + 1)]
+    # one parent gets its share of PM's table, PM_CHILD_MAX children, and no more
+    steps = [spawn("blocker") for _ in range(protocols.PM_CHILD_MAX + 1)]
     result, replies = run_pm(tmp_path, steps)
     types = [r.type for r in replies]
-    assert all(t >= 0 for t in types[:protocols.PM_MAX_PROCS])
-    assert types[protocols.PM_MAX_PROCS] == EAGAIN
-    assert len(result.of("start", "blocker")) == protocols.PM_MAX_PROCS
+    assert all(t >= 0 for t in types[:protocols.PM_CHILD_MAX])
+    assert types[protocols.PM_CHILD_MAX] == EAGAIN
+    assert len(result.of("start", "blocker")) == protocols.PM_CHILD_MAX

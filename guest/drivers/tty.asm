@@ -9,6 +9,8 @@
 ;               (SAFECOPYTO); 0 bytes at the end of the input.  Answered at once when
 ;               input is there, else when IRQ 4 (or, without an IRQ line, the next
 ;               one-tick alarm) brings some.  One read may wait at a time: EBUSY for another.
+;               The grant is checked first (a one-byte SAFECOPYTO at its last offset): a
+;               read that could not deliver (EPERM) is refused before it takes any input.
 ;   other       M_TYPE = EBADREQUEST (a DEV_REPLY with that result for the other
 ;               device requests, so VFS is never left waiting).
 ; The console echoes the input it reads (a cooked terminal), so a transcript shows what
@@ -187,6 +189,9 @@ do_cdev_read:
     mov ecx, LINE_MAX
 cdev_read_keep:
     mov [rd_bytes], ecx
+    call probe_grant                ; a read that could not deliver takes no input
+    test eax, eax
+    jnz cdev_read_refused
     mov eax, [request + M_SOURCE]
     mov [rd_src], eax
     mov eax, [request + DEV_GRANT]
@@ -206,8 +211,29 @@ cdev_read_busy:
     jmp main_loop
 cdev_read_invalid:
     mov eax, EINVAL
+cdev_read_refused:
     call dev_reply_request
     jmp main_loop
+
+; probe_grant: check, before any input is taken from the UART, that the read's grant
+; takes rd_bytes bytes: SAFECOPYTO of one byte at its last offset (the kernel checks
+; validity, grantee, access and bounds; the byte is overwritten or beyond the answer).
+; Out: eax = OK or the kernel's error.
+probe_grant:
+    call clear_kcall
+    mov dword ptr [kcall + M_TYPE], SYS_SAFECOPYTO
+    mov eax, [request + M_SOURCE]
+    mov [kcall + SC_GRANTER], eax
+    mov eax, [request + DEV_GRANT]
+    mov [kcall + SC_GRANT], eax
+    mov eax, [rd_bytes]
+    dec eax
+    mov [kcall + SC_OFFSET], eax
+    mov dword ptr [kcall + SC_SIZE], 1
+    lea eax, [line]
+    mov [kcall + SC_ADDR], eax
+    kernel_call kcall
+    ret
 
 ; try_read: serve the pending read from the UART: the bytes waiting (up to a newline
 ; or rd_bytes), or 0 at the end of the input; else wait for IRQ 4 or an alarm.

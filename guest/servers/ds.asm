@@ -8,9 +8,11 @@
 ;                changed and its subscriber gets a NOTIFY.
 ;   DS_LOOKUP    DS_LABEL -> DS_LABEL, DS_ENDPOINT; ENOENT for an unknown label.
 ;   DS_SUBSCRIBE DS_LABEL: notify the caller at every publication of the label.  At most
-;                DS_MAX_SUBSCRIBERS subscriptions in all (ENOMEM); subscribing twice to
-;                the same label is one subscription.  Subscribing marks nothing: the
-;                subscriber looks up the current value itself.
+;                DS_SUB_MAX subscriptions per subscriber (so that one client cannot take
+;                the table from the others: ENOMEM) and DS_MAX_SUBSCRIBERS in all
+;                (ENOMEM); subscribing twice to the same label is one subscription.
+;                Subscribing marks nothing: the subscriber looks up the current value
+;                itself.
 ;   DS_CHECK     -> DS_LABEL, DS_ENDPOINT of one changed label the caller subscribed to
 ;                and has not checked since its last publication (the first in table
 ;                order); ENOENT when none is left.
@@ -138,12 +140,14 @@ do_subscribe:
     mov edx, [request + M_SOURCE]
     lea esi, [subs]
     xor ebx, ebx                    ; the first free subscription, 0 when none
+    mov dword ptr [sub_count], 0    ; the caller's subscriptions
     mov ecx, DS_MAX_SUBSCRIBERS
 subscribe_scan:
     cmp dword ptr [esi + SUB_USED], 0
     je subscribe_free
     cmp [esi + SUB_ENDPOINT], edx
     jne subscribe_next
+    inc dword ptr [sub_count]
     lea edi, [label]
     call label_equal
     je subscribe_ok                 ; already subscribed
@@ -156,6 +160,8 @@ subscribe_next:
     add esi, SUB_SIZE
     dec ecx
     jnz subscribe_scan
+    cmp dword ptr [sub_count], DS_SUB_MAX
+    jge subscribe_full              ; its share of the table is taken
     test ebx, ebx
     jz subscribe_full
     lea esi, [label]
@@ -282,6 +288,8 @@ answer:
 label:                          ; the request's label, normalized
     .space LABEL_SIZE
 free_entry:
+    .space 4
+sub_count:
     .space 4
 entries:
     .space DS_MAX_ENTRIES * ENTRY_SIZE

@@ -5,7 +5,9 @@
 ;             PM_ARGS_MAX bytes) -> the child's endpoint.  Only `user` programs of the
 ;             image, and not `init`: ENOENT for an unknown label, EPERM for a driver,
 ;             server or init, EINVAL for a label or argument string without its NUL,
-;             EAGAIN when PM's table (PM_MAX_PROCS children) is full, else SPAWN's error.
+;             EAGAIN when the caller has PM_CHILD_MAX children already (alive, or ended
+;             and not yet waited for: one client cannot fill the table) or PM's table
+;             (PM_MAX_PROCS children) is full, else SPAWN's error.
 ;   PM_WAIT   PM_CHILD (a child's endpoint, or ANY) -> when that child has ended:
 ;             M_TYPE = its exit status (0..255) when it exited, WAIT_FAULTED when it
 ;             faulted, WAIT_KILLED when someone else killed it; PM_CHILD = the child,
@@ -116,6 +118,9 @@ do_spawn:
     test eax, eax
     jnz spawn_denied                ; init is started by the kernel only
     mov [program], edi
+    call count_children
+    cmp eax, PM_CHILD_MAX
+    jge spawn_full                  ; its share of the table is taken
     call alloc_child                ; ebp = a free entry
     test ebp, ebp
     jz spawn_full
@@ -405,6 +410,25 @@ find_child_next:
     jnz find_child_scan
     xor ebp, ebp
 find_child_done:
+    ret
+
+; count_children: eax = the entries (alive, or ended and not yet waited for) whose
+; parent is the requester.  Clobbers ecx, edx, ebp.
+count_children:
+    xor eax, eax
+    mov edx, [req + M_SOURCE]
+    lea ebp, [children]
+    mov ecx, PM_MAX_PROCS
+count_children_next:
+    cmp dword ptr [ebp + C_STATE], FREE
+    je count_children_skip
+    cmp [ebp + C_PARENT], edx
+    jne count_children_skip
+    inc eax
+count_children_skip:
+    add ebp, C_SIZE
+    dec ecx
+    jnz count_children_next
     ret
 
 ; alloc_child: ebp = a free entry, or 0

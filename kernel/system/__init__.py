@@ -8,9 +8,9 @@ Every handler has the signature `do_<call>(kernel, caller, msg) -> result`, read
 request from `msg` (a copy: the caller cannot change it under the handler) and writes
 its reply fields into it; the reply goes back to the caller's buffer with `M_TYPE` =
 result and `M_SOURCE` = the task.  A rejection is a negative result with `reason` set
-(the sub-reason of an illegal kernel request); a negative result without a reason is
-an answer (GETINFO's ENOENT: no end left) and no illegal request.  `BLOCKED` (EXIT)
-means the caller is gone: no reply.
+(the sub-reason of an illegal kernel request, counted by call number, or by None for an
+unknown number); a negative result without a reason is an answer (GETINFO's ENOENT: no
+end left) and no illegal request.  `BLOCKED` (EXIT) means the caller is gone: no reply.
 """
 
 from kernel.abi import (EBADREQUEST, ECALLDENIED, KERNEL_CALL, KERNEL_CALL_NAMES, M_SOURCE,
@@ -69,7 +69,10 @@ class System:
             if result is BLOCKED:
                 return BLOCKED
         if result < 0 and self.reason:
-            self.kernel.count_illegal_request(caller, m_type, result, self.reason)
+            # an unknown call number is counted as None: a flood of them, each with a
+            # new number, must not grow the kernel's counts (SPEC section 3)
+            known = m_type if 0 <= index < NR_SYS_CALLS else None
+            self.kernel.count_illegal_request(caller, known, result, self.reason)
         msg.set(M_TYPE, result)
         msg.set(M_SOURCE, task)
         msg.store(caller.cpu, address)
