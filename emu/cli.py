@@ -123,7 +123,8 @@ COMMANDS = {"build": cmd_build, "boot": cmd_boot, "bench": cmd_bench}
 # run(args, BadInput) -> exit status.
 COMMAND_MODULES = {"trace": "tools.trace.command", "fuzz": "tools.fuzz",
                    "policy": "tools.policy_suggest", "debug": "emu.debug.cli",
-                   "gdbinit": "tools.gdbstub.gdbinit"}
+                   "gdbinit": "tools.gdbstub.gdbinit", "inject": "tools.inject.campaign",
+                   "report": "tools.inject.report", "replay": "tools.inject.replay"}
 
 
 def _dispatch(args):

@@ -6,8 +6,11 @@ faults, scans forward from it (wrapping around) to the first instruction the typ
 applies to, as SWIFI does; it returns a `Fault` with the address, the original and new
 bytes and the disassembly before and after, or None when the text has no instruction the
 type applies to.  `fault_at(text, fault_type, address, rng)` does the same at a given
-instruction (`text` faults: any byte).  Nothing is written here: the injector patches the
-bytes into the running driver (with the translation cache flushed).
+instruction (`text` faults: any byte).  `fault_from(text, fault_type, start, rng, where)`
+scans from instruction number `start` (`Text.index_at(address)`), optionally among
+given addresses only; `has_target` tells whether a type applies anywhere.  Nothing is
+written here: the injector patches the bytes into the running driver (with the
+translation cache flushed).
 
 The types (SPEC section 8): `text` flips one random bit of a random text byte; `nop`
 replaces an instruction with NOPs; `dst` / `src` flip a bit in the bytes that encode the
@@ -21,6 +24,7 @@ NOPs the initialisation of a stack variable (a store to `[ebp-n]` or `[esp+n]`);
 Keystone.
 """
 
+import bisect
 from dataclasses import dataclass
 
 import capstone
@@ -61,6 +65,12 @@ class Text:
         self._cs.detail = True
         self._ks = keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_32)
         self.instructions = list(self._cs.disasm(self.code, base))
+        self._starts = [insn.address for insn in self.instructions]
+
+    def index_at(self, address):
+        """The number of the first instruction at or after `address` (0 past the end)."""
+        at = bisect.bisect_left(self._starts, address)
+        return at if at < len(self._starts) else 0
 
     def bytes_at(self, address, size):
         offset = address - self.base
@@ -84,14 +94,51 @@ def make_fault(text, fault_type, rng):
         fault_type = rng.choice(TYPES)
     if fault_type == "text":
         return _text_fault(text, text.base + rng.randrange(len(text.code)), rng)
-    start = rng.randrange(len(text.instructions))
-    count = len(text.instructions)
+    return fault_from(text, fault_type, rng.randrange(len(text.instructions)), rng)
+
+
+def fault_from(text, fault_type, start, rng, where=None):
+    """The first fault of `fault_type` at or after instruction number `start` of `text`
+    (wrapping around), among the instructions whose addresses are in `where` when it is
+    given; None when none applies.  A `text` fault flips a bit of a random byte of that
+    first instruction.  (The fault injector's triggers start from an executed instruction
+    or from the program counter; the mutations consume `rng` only where they apply.)"""
+    instructions = text.instructions
+    count = len(instructions)
     for step in range(count):
-        insn = text.instructions[(start + step) % count]
+        insn = instructions[(start + step) % count]
+        if where is not None and insn.address not in where:
+            continue
+        if fault_type == "text":
+            return _text_fault(text, insn.address + rng.randrange(insn.size), rng)
         fault = _MUTATIONS[fault_type](text, insn, rng)
         if fault is not None:
             return fault
     return None
+
+
+def has_target(text, fault_type, where=None):
+    """True when some instruction of `text` (in `where`, if given) takes `fault_type`."""
+    if fault_type == "text":
+        return bool(text.instructions)
+    mutation = _MUTATIONS[fault_type]
+    return any(mutation(text, insn, _NO_RANDOM) is not None for insn in text.instructions
+               if where is None or insn.address in where)
+
+
+class _FirstChoice:
+    """A stand-in for a random generator when only whether a mutation applies matters."""
+
+    @staticmethod
+    def randrange(n):
+        return 0
+
+    @staticmethod
+    def choice(items):
+        return items[0]
+
+
+_NO_RANDOM = _FirstChoice()
 
 
 def fault_at(text, fault_type, address, rng):
