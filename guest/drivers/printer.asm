@@ -34,6 +34,15 @@
 .text
 _start:
     mov dword ptr [rs_ep], NONE
+    ; reset the printer's control lines (STROBE low, SELECT high), as MINIX's driver does:
+    ; a predecessor that died in the middle of a strobe may have left STROBE high, and
+    ; the next byte's strobe would then have no rising edge
+    call clear_kcall
+    mov dword ptr [kcall + M_TYPE], SYS_DEVIO
+    mov dword ptr [kcall + DIO_REQUEST], DIO_OUTPUT | DIO_BYTE
+    mov dword ptr [kcall + DIO_PORT], PRINTER_CONTROL
+    mov dword ptr [kcall + DIO_VALUE], CONTROL_SELECT
+    kernel_call kcall
 main_loop:
     ipc_receive ANY, request
     test eax, eax
