@@ -14,6 +14,8 @@
 .include "abi.inc"
 .include "libc.inc"
 
+.equ EIO_RETRIES, 8               ; EIO answers in a row before init gives up
+
 .equ SCRIPT_MAX, 2048
 .equ CMD_MAX, 128
 
@@ -118,7 +120,9 @@ script_done:
 
 ; ---------------------------------------------------------------------------------------
 ; read_line: a line from the console into cmd, NUL-terminated, without its newline
-; -> eax = 1 for a line, 0 at the end of the input, or an error
+; -> eax = 1 for a line, 0 at the end of the input, or an error.  A read answered EIO (the
+; tty driver was restarted while it held the read) is asked again, EIO_RETRIES times at
+; most in a row.
 read_line:
     xor ebx, ebx                    ; bytes in cmd
 read_more:
@@ -132,6 +136,13 @@ read_more:
     mov dword ptr [too_long], 1
 read_room:
     call read
+    cmp eax, EIO
+    jne read_answered
+    inc dword ptr [eio_count]       ; the tty driver was restarted under the read:
+    cmp dword ptr [eio_count], EIO_RETRIES
+    jle read_more                   ; ask its successor (a few times at most)
+read_answered:
+    mov dword ptr [eio_count], 0
     test eax, eax
     js read_done
     jz read_end
@@ -258,6 +269,8 @@ too_long_text:
     .asciz "init: line too long\n"
 
 .bss
+eio_count:                      ; EIO answers in a row
+    .space 4
 fd:
     .space 4
 name:
