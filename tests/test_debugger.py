@@ -144,7 +144,8 @@ def emu_debug(image, script, tmp_path):
 def test_devio_verdict_and_reply_in_the_stock_image(stock_image, tmp_path):
     result = emu_debug(stock_image, [
         "break ipc SENDREC from printer to SYSTEM type SYS_DEVIO",
-        "continue",
+        "continue",                     # the driver's reset of the control lines
+        "continue",                     # its first status poll of port 0xab
         "stepi",
         "msg",
         "ps",
