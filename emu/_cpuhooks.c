@@ -13,8 +13,11 @@
  *   kernel's `on_ipc(eax, ebx, ecx)`; an int result goes into eax, None leaves eax alone
  *   (the caller blocked or is gone).  Any other vector calls `on_exception(vector)`.
  * - `run(context, budget, result)` writes a pending result into eax, reads eip and runs
- *   one slice with uc_emu_start, returning its status.  The GIL stays held: hooks that
- *   call Python take it again with PyGILState_Ensure, which is cheap for its holder.
+ *   one slice with uc_emu_start, returning the instructions it ran (`count`) and leaving
+ *   uc_emu_start's status in `status`.  The GIL stays held: hooks that call Python take
+ *   it again with PyGILState_Ensure, which is cheap for its holder.
+ * - `stop(context)` sets `limit = count`: the CPU stops before its next instruction (what
+ *   a trap handler does when its process must not go on).
  *
  * The context is a ctypes structure owned by Python (emu.unicorn_fast.CpuContext), with
  * the layout of cpu_context_t.  The Unicorn functions are handed over once by `init`, so
@@ -37,6 +40,7 @@ typedef struct {
     uint64_t pc;             /* address of the instruction that ran last (or runs now) */
     PyObject *on_ipc;        /* callable(eax, ebx, ecx) -> int or None */
     PyObject *on_exception;  /* callable(vector) -> None */
+    int64_t status;          /* uc_emu_start's status of the last slice */
 } cpu_context_t;
 
 static struct {
@@ -156,7 +160,18 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     context->limit = budget;
     api.reg_read(context->uc, api.eip, &eip);
     status = api.emu_start(context->uc, eip, api.until, 0, 0);
-    return PyLong_FromLong(status);
+    context->status = status;
+    return PyLong_FromUnsignedLongLong(context->count);
+}
+
+static PyObject *stop(PyObject *self, PyObject *address)
+{
+    cpu_context_t *context = (cpu_context_t *)PyLong_AsVoidPtr(address);
+    (void)self;
+    if (context == NULL)
+        return NULL;
+    context->limit = context->count;
+    Py_RETURN_NONE;
 }
 
 static PyObject *addresses(PyObject *self, PyObject *unused)
@@ -170,6 +185,7 @@ static PyObject *addresses(PyObject *self, PyObject *unused)
 static PyMethodDef methods[] = {
     {"init", init, METH_VARARGS, "Hand over the Unicorn functions and register ids."},
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, "Run one slice."},
+    {"stop", stop, METH_O, "Stop the CPU before its next instruction."},
     {"addresses", addresses, METH_NOARGS, "(count hook, interrupt hook) addresses."},
     {NULL, NULL, 0, NULL},
 };

@@ -18,7 +18,10 @@ Contract:
   `sysenter`; `int3` calls `breakpoint(cpu)` if set and true-returning, else faults.
 - `reset()` restores the pristine image and registers for a restart (the instance is
   reused: creating one costs milliseconds); `patch()` changes code and flushes
-  Unicorn's translation cache for the range.
+  Unicorn's translation cache for the range.  Text changes only through `write` and
+  `patch` (the guest cannot write it, the kernel writes only data, bss and stack), so a
+  reset flushes the translations of just the ranges changed since the last one: the
+  rest of the code, translated by the previous incarnation, is the same code.
 """
 
 import ctypes
@@ -35,6 +38,7 @@ from kernel.abi import (DATA_OFFSET, IPC_VEC, PAGE_SIZE, STACK_SIZE, TEXT_MAX,
                         WINDOW_SIZE)
 
 UNTIL = 0xFFFFFFF0            # an address never mapped: emu_start's end marker
+MAX_PATCHED = 256             # text ranges a reset flushes one by one
 INITIAL_EFLAGS = 0x202
 
 _COUNT_HOOK, _INTR_HOOK = _cpuhooks.addresses()
@@ -44,6 +48,7 @@ _cpuhooks.init(ctypes.cast(fast.uc_emu_start, ctypes.c_void_p).value, fast.EMU_S
                x86.UC_X86_REG_EAX, x86.UC_X86_REG_EBX, x86.UC_X86_REG_ECX,
                x86.UC_X86_REG_EIP, IPC_VEC, UNTIL)
 _run_slice = _cpuhooks.run
+_stop = _cpuhooks.stop
 
 _MEM_CAUSES = {
     19: faults.READ_UNMAPPED, 20: faults.WRITE_UNMAPPED, 21: faults.FETCH_UNMAPPED,
@@ -93,6 +98,7 @@ class Cpu:
         self._fresh_state = None     # the whole CPU state of the new instance
         self._mapped = []
         self._dirty = False          # memory may hold more than zeros and the image
+        self._patched = None         # text ranges written since the last reset; None: all
         self._eip = ctypes.c_uint32()
         self._result = ctypes.c_uint32()
         self._install_hooks()
@@ -151,6 +157,7 @@ class Cpu:
         self.text_range = (wb, wb + len(text))
         self.entry = entry
         self._pristine = (bytes(text), bytes(data), data_size)
+        self._patched = None         # new code: no translation of the old one may stay
         self.reset()
 
     def _map(self, address, size, perms):
@@ -168,7 +175,12 @@ class Cpu:
         self._dirty = True
         mem[0:len(text)] = text
         mem[DATA_OFFSET:DATA_OFFSET + len(data)] = data
-        self.uc.ctl_remove_cache(wb, wb + _round_up(max(len(text), 1)))
+        if self._patched is None:
+            self.uc.ctl_remove_cache(wb, wb + _round_up(max(len(text), 1)))
+        else:
+            for lo, hi in self._patched:
+                self.uc.ctl_remove_cache(lo, hi)
+        self._patched = []
         # every register a process can change (segments, FPU, flags...) starts fresh: a
         # restarted driver must not inherit a segment register its faulty predecessor set
         if self._fresh_state is None:
@@ -189,11 +201,10 @@ class Cpu:
         self.stopped = False
         self.running = True
         result, self.pending_result = self.pending_result, None
-        status = _run_slice(self._context_address, budget, result)
+        ran = _run_slice(self._context_address, budget, result)
         self.running = False
-        ran = self.context.count
-        if self.fault is None and not self.stopped and ran < budget:
-            self._explain_early_return(status)
+        if ran < budget and self.fault is None and not self.stopped:
+            self._explain_early_return(self.context.status)
         return ran
 
     def _explain_early_return(self, status):
@@ -211,8 +222,7 @@ class Cpu:
         """Stop after the current instruction (from a hook): the count hook stops the CPU
         before the next one."""
         self.stopped = True
-        context = self.context
-        context.limit = context.count
+        _stop(self._context_address)
 
     def _fail(self, fault):
         self.fault = fault
@@ -323,6 +333,12 @@ class Cpu:
         lo, hi, _ = self.regions[0]
         if address < hi and address + len(data) > lo:
             self.uc.ctl_remove_cache(address, address + len(data))
+            patched = self._patched
+            if patched is not None:
+                if len(patched) < MAX_PATCHED:
+                    patched.append((address, address + len(data)))
+                else:
+                    self._patched = None        # many changes: the next reset flushes all
         return True
 
     def patch(self, address, data):

@@ -11,8 +11,13 @@ wide port (`read_block` / `write_block` of its device).
 `next_event()` is the earliest virtual time any device will raise an interrupt;
 `advance(now)` returns the IRQ lines raised by then as a bit mask.  `next_due` caches
 `next_event()`; it changes when a device is written, advanced or read on one of its
-`timed_reads` ports (a read that can start a device's busy time).  Guests never reach
-this bus directly: only the SYSTEM task's DEVIO family does, after its checks.
+`timed_reads` ports (a read that can start a device's busy time).  A device's
+`advance(now)` does nothing before its `next_event()`, so the bus advances the devices
+only once `next_due` is reached (advance runs after every slice: this keeps it free),
+except a device that says it is `polled` (the console: its input arrives from outside
+the bus), which is advanced every time and announces no events (`next_event()` is
+None: its interrupts come from `advance`).  Guests never reach this bus directly: only the SYSTEM task's DEVIO
+family does, after its checks.
 """
 
 
@@ -25,16 +30,25 @@ class PortBus:
         self.wide = {}
         self.timed_reads = set()
         self.next_due = None
+        self.polled = tuple(d for d in self.devices if getattr(d, "polled", False))
+        self.timed = tuple(d for d in self.devices if d not in self.polled)
         for device in self.devices:
             for port in device.ports:
                 self.by_port[port] = device
             for port in getattr(device, "wide_ports", ()):
                 self.wide[port] = device
             self.timed_reads.update(getattr(device, "timed_reads", ()))
+        self.next_due = self.next_event()
 
     def read(self, port, size, now):
+        if size == 1:                           # the common case: one byte, one device
+            device = self.by_port.get(port)
+            value = device.read(port, now) & 0xFF if device is not None else 0xFF
+            if port in self.timed_reads:
+                self.next_due = self.next_event()
+            return value
         device = self.wide.get(port)
-        if device is not None and size > 1:
+        if device is not None:
             value = device.read_wide(port, size, now)
         else:
             value = 0
@@ -47,8 +61,14 @@ class PortBus:
         return value
 
     def write(self, port, size, value, now):
+        if size == 1:                           # the common case: one byte, one device
+            device = self.by_port.get(port)
+            if device is not None:
+                device.write(port, value & 0xFF, now)
+            self.next_due = self.next_event()
+            return
         device = self.wide.get(port)
-        if device is not None and size > 1:
+        if device is not None:
             device.write_wide(port, size, value, now)
         else:
             for i in range(size):
@@ -76,11 +96,21 @@ class PortBus:
             self.write(port, size, int.from_bytes(data[i:i + size], "little"), now)
 
     def next_event(self):
-        times = [t for t in (d.next_event() for d in self.devices) if t is not None]
-        return min(times) if times else None
+        due = None
+        for device in self.timed:
+            when = device.next_event()
+            if when is not None and (due is None or when < due):
+                due = when
+        return due
 
     def advance(self, now):
         raised = 0
+        due = self.next_due
+        if due is None or now < due:            # nothing timed is due: the polled only
+            for device in self.polled:
+                for line in device.advance(now):
+                    raised |= 1 << line
+            return raised
         for device in self.devices:
             for line in device.advance(now):
                 raised |= 1 << line

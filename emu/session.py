@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emu.devices.disk import Disk
-from emu.elf import read_elf
 from emu.machine import Machine
 from kernel.kernel import Kernel
 from kernel.run import RunLimits, run
@@ -60,7 +59,8 @@ class Session:
                                disk)
         log = options.log if options.log is not None else sys.stderr
         self.kernel = Kernel(self.machine, self.trace_stream, log)
-        self.programs = [read_elf(p.elf) for p in image.programs]
+        # the ELFs as the image read them (parsed and checked once, shared read-only)
+        self.programs = [p.loaded for p in image.programs]
         self.kernel.load_image([(p.policy, loaded)
                                 for p, loaded in zip(image.programs, self.programs)])
         has_init = "init" in self.kernel.labels

@@ -39,7 +39,8 @@ class CpuContext(ctypes.Structure):
                 ("uc", ctypes.c_void_p),
                 ("pc", ctypes.c_uint64),
                 ("on_ipc", ctypes.py_object),
-                ("on_exception", ctypes.py_object)]
+                ("on_exception", ctypes.py_object),
+                ("status", ctypes.c_int64)]
 
 
 def add_raw_hook(handle, hook_type, callback_address, user_data_address, begin=1, end=0):

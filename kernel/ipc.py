@@ -5,7 +5,8 @@ Contract:
   `caller` (called from the CPU's trap hook): `ecx` = function, `eax` = endpoint (ASEND:
   entry count), `ebx` = message (ASEND: table).  It returns the result for the caller's
   eax, or `BLOCKED` when the caller blocked: its result is written when the call
-  completes (`Kernel.wake`).
+  completes (`Kernel.wake`).  The common cases go through the fast path
+  (`kernel.fastpath`), which gives the same results; the code here is the reference.
 - The checks run in the order of the spec's table, before anything changes; each denial
   returns its error and changes nothing: 1 primitive and flags (EBADCALL), 2 primitive
   allowed (ETRAPDENIED), 3 endpoint (EBADSRCDST / EDEADSRCDST / ETRAPDENIED for a kernel
@@ -32,6 +33,7 @@ from kernel.abi import (AMF_DONE, AMF_FLAGS_MASK, AMF_NOTIFY, AMF_VALID, ANY, AS
                         ENDPOINT_GEN_MUL, ENOTREADY, ETRAPDENIED, HARDWARE,
                         IPC_PRIMITIVE_MASK, MSG_SIZE, NBSEND, NONBLOCK, NOTIFY, NR_PROCS,
                         NR_TASKS, OK, RECEIVE, SEND, SENDREC, SYSTEM)
+from kernel.fastpath import SLOW, FastPath
 from kernel.message import copy_message, message_type, read_int32, write_int32
 from kernel.outcome import BLOCKED
 from kernel.proc import notify_bit_of_slot, notify_bit_of_task
@@ -55,9 +57,14 @@ class Ipc:
         self.table = kernel.table
         self.procs = kernel.table.procs
         self.system = kernel.system
+        self.fastpath = FastPath(kernel, self)
+        self.fast = self.fastpath.trap
 
     # -- the trap ---------------------------------------------------------------------------
     def do_ipc(self, caller, function, eax, address):
+        result = self.fast(caller, function, eax, address)     # speed only: same results
+        if result is not SLOW:
+            return result
         primitive = function & IPC_PRIMITIVE_MASK
         flags = function & ~IPC_PRIMITIVE_MASK
         nonblock = False
@@ -172,6 +179,12 @@ class Ipc:
 
     def deliver(self, sender, address, dst, primitive):
         """Copy a message into a receiving `dst` and wake it."""
+        self.transfer(sender, address, dst, primitive)
+        self.kernel.wake(dst, OK)
+
+    def transfer(self, sender, address, dst, primitive):
+        """Copy a message into a receiving `dst` (M_SOURCE stamped), let `dst` reply to
+        the sender, and trace both ends; `dst` is not woken."""
         copy_message(sender.cpu, address, dst.cpu, dst.msg_addr, sender.endpoint)
         dst.may_reply |= 1 << sender.slot
         trace = self.kernel.trace
@@ -180,7 +193,6 @@ class Ipc:
             m_type = message_type(sender.cpu, address)
             trace.ipc(t, sender, primitive, dst.endpoint, m_type, OK)
             trace.ipc(t, dst, RECEIVE, sender.endpoint, m_type, OK)
-        self.kernel.wake(dst, OK)
 
     def would_deadlock(self, caller, peer):
         """Follow who `peer` waits for; a path back to `caller` is a deadlock."""

@@ -27,6 +27,9 @@ Contract:
   current slice, and a process's `insn_watch` stops it at an instruction count.
 - A Python exception inside a trap is a kernel panic: the machine stops, and
   `panic_report` says what trap caused it and how to reproduce it.
+- `Ipc.do_ipc` takes a trap to the IPC fast path first (`kernel.fastpath`: the common
+  calls, replies, receives, notifications and kernel calls), to the general path for
+  everything else; `fastpath.enabled = False` turns it off (the results are the same).
 """
 
 import traceback
@@ -61,6 +64,7 @@ class Kernel:
         self.clock = Clock(self)
         self.interrupts = Interrupts(self)
         self.ends = Ends(self)
+        self.fastpath = self.ipc.fastpath
         self.trace = Trace(trace_stream, self.table) if trace_stream is not None else None
         self.log_stream = log_stream
         self.time = 0                # virtual time at the start of the running slice

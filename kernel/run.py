@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from kernel.abi import TICK_INSNS
 
 KIND_USER = "user"
+NO_LIMIT = 1 << 62            # virtual time with no tick limit: never reached
 
 
 @dataclass
@@ -38,9 +39,12 @@ def run(kernel, limits):
     clock = kernel.clock
     bus = kernel.bus
     interrupts = kernel.interrupts
+    ended = kernel.ended
     limit = limits.max_ticks * TICK_INSNS if limits.max_ticks is not None else None
     if limits.max_time is not None and (limit is None or limits.max_time < limit):
         limit = limits.max_time
+    if limit is None:
+        limit = NO_LIMIT
     # every user program started so far, ended ones too: a run resumed after some ended
     # (a debugger's) still ends when the last one does
     users = {policy.label for (policy, _), starts in zip(kernel.programs, kernel.starts)
@@ -54,8 +58,8 @@ def run(kernel, limits):
             reason, kernel.stop_request = kernel.stop_request, None
             return reason
         now = kernel.time
-        if len(kernel.ended) != seen_ended:
-            seen_ended = len(kernel.ended)
+        if len(ended) != seen_ended:
+            seen_ended = len(ended)
             end = _ended(kernel, limits, users, has_init)
             if end:
                 return end
@@ -65,7 +69,7 @@ def run(kernel, limits):
         clock.expire(now)
         if now >= sched.next_rebalance:
             sched.rebalance(kernel.table.procs, now)
-        proc = sched.pick()
+        proc = sched.pick()              # a method call: the debugger replaces it
         due = _next_due(clock.next_due, bus.next_due)
         if proc is None:
             if _next_due(clock.next_work_due, bus.next_due) is None:
@@ -73,12 +77,12 @@ def run(kernel, limits):
                     continue
                 if limits.until_idle or due is None:
                     return "idle"                   # periodic alarms do not count
-            if limit is not None and due >= limit:
+            if due >= limit:
                 kernel.time = limit
                 return "max-ticks"
             kernel.time = due
             continue
-        if limit is not None and now >= limit:
+        if now >= limit:
             return "max-ticks"
         budget = proc.left
         if budget <= 0:                  # blocked at the very end of its quantum
@@ -86,7 +90,7 @@ def run(kernel, limits):
             continue
         if due is not None and due - now < budget:
             budget = max(due - now, 1)
-        if limit is not None and limit - now < budget:
+        if limit - now < budget:
             budget = limit - now
         run_slice(kernel, proc, budget)
 
@@ -101,16 +105,17 @@ def run_slice(kernel, proc, budget):
         budget = max(watch - proc.insns, 1)
     kernel.current = proc
     kernel.slice_end = now + budget
-    ran = proc.cpu.run(budget)
+    cpu = proc.cpu
+    ran = cpu.run(budget)
     kernel.current = None
     kernel.time = now + ran
     if kernel.trace is not None and ran:
         kernel.trace.slice(now, now + ran, proc)
     proc.insns += ran
     proc.left -= ran
-    fault = proc.cpu.fault
+    fault = cpu.fault
     if fault is not None:
-        proc.cpu.fault = None
+        cpu.fault = None
         kernel.end_process(proc, "fault", fault=fault)
     elif proc.left <= 0 and proc.ready:
         kernel.sched.quantum_expired(proc)

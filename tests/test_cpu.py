@@ -91,6 +91,24 @@ def test_reset_restores_the_pristine_image():
     assert cpu.registers()["ecx"] == 9
 
 
+def test_reset_after_patches_runs_the_pristine_code_again():
+    """A reset flushes the translations of the patched ranges only: the code patched
+    (and run, so translated) in two places runs as it was after the reset, the code never
+    patched runs from its earlier translation."""
+    cpu = make_cpu("xor ecx, ecx\nloop: inc ecx\ninc ecx\nadd edx, 3\njmp loop")
+    cpu.run(401)
+    pristine = cpu.registers()
+    dec, _ = _ks.asm("dec ecx", W)
+    cpu.patch(W + 2, bytes(dec))                 # the first `inc ecx` of the loop
+    cpu.patch(W + 3, bytes(dec))                 # and the second
+    cpu.run(400)
+    assert cpu.registers()["ecx"] == pristine["ecx"] - 200     # 100 turns of dec, dec
+    for _ in range(2):
+        cpu.reset()
+        cpu.run(401)
+        assert cpu.registers() == pristine
+
+
 def test_trap_handler_sees_registers_and_sets_the_result():
     seen = []
 

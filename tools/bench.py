@@ -1,42 +1,57 @@
-"""`emu bench`: the figures of SPEC section 10, each as a ratio against a bare-Unicorn
-floor measured in the same run (absolute times on shared machines are noise).
+"""`emu bench`: the figures of SPEC section 10, each as a ratio against a floor measured
+in the same run (absolute times on shared machines are noise).
 
-Contract: `run_benchmarks(quick, json_path)` builds the benchmark system
-(`tools/bench_guest/system.toml`) and the stock system (`guest/system.toml`) into a
-temporary folder, measures every figure of `FIGURES` against its floor
-(`tools.bench_floor`), prints one table row per figure (figure, ours, floor, ratio,
-target, pass/fail) and, with `json_path`, writes
-`{key: {ours_us, floor_us, ratio, target, ok, ...} for each figure, "machine": {...}}`.
-Times are medians over several repetitions, ours and its floor alternating so both see
-the same machine load; the ratio is the median of the repetitions' own ratios (each pair
-measured back to back), so it can differ a little from ours_us / floor_us.  It returns 0
-when every figure was measured (a missed target is reported, not an error: shared
-machines are noisy), 1 when a benchmark run went wrong (a guest failed, the kernel
-panicked), 2 when an image could not be built or the JSON file cannot be written.
-`quick` shortens every run to finish in a few seconds (tests).
+Contract: `run_benchmarks(quick, json_path, only=None)` builds the benchmark system
+(`tools/bench_guest/system.toml`), the stock system (`guest/system.toml`) and the two
+systems of the scale figure (`tools.bench_scale`) into a temporary folder, measures
+every figure of `FIGURES` (or those whose key is in `only`), prints one table row per
+figure (figure, ours, floor, ratio, target, pass/fail) and, with `json_path`, writes
+`{key: {title, unit, ratio, target, target_is, ok, ...} for each figure, "machine": {...}}`.
+The kinds of figure:
+- `time`: ours against a floor, both the thread's CPU time per unit of work (`ours_us`,
+  `floor_us`; on a shared machine wall time would count other processes' slices too):
+  bare Unicorn (`tools.bench_floor`) for the round trip, the trap, guest
+  compute and the boot; our own round trip with 4 processes alive for the one with 60
+  (`tools.bench_scale`).  Medians over several repetitions, ours and its floor
+  alternating so both see the same machine load; the ratio is the median of the
+  repetitions' own ratios (each pair measured back to back), so it can differ a little
+  from ours_us / floor_us.
+- `memory`: the kernel's traced Python memory under an IPC flood (`tools.bench_memory`):
+  growth from the end of the warm-up to the end, against a noise bound in bytes.
+- `campaign`: `emu inject` into the printer driver with 1 and 2 workers
+  (`tools.bench_campaign`), in wall time (several processes): throughput (faults per
+  second, the slope between two campaign sizes), the ratio of 2 workers to 1, and the time of a 1,000,000-fault
+  campaign with 2 workers, extrapolated from the measured sizes (the JSON says
+  `extrapolated_from`).  Skipped, with a note, in a checkout without `emu inject`.
+It returns 0 when every figure was measured (a missed target is reported, not an error:
+shared machines are noisy), 1 when a benchmark run went wrong (a guest failed, the
+kernel panicked, a campaign failed), 2 when an image could not be built or the JSON
+file cannot be written.  `quick` shortens every run (tests).
 
 The machine side of each figure boots through `emu.session.Session`, exactly as
-`emu boot` does; only wall-clock timing (time.perf_counter) lives here and in the floor
-module, never in the emulator.  The benchmark programs take their iteration count in
-esi, set by the harness on the booted process before the run; a program left at 0 exits
-at once, so one image serves every figure.
+`emu boot` does; only the harness's clock (`bench_floor.clock`) lives here and in the
+floor modules, never in the emulator.  The benchmark programs take their iteration
+count in esi, set by the harness on the booted process before the run; a program left
+at 0 exits at once, so one image serves every figure.  The table and the machine's
+description are `tools.bench_report`'s.
 """
 
 import gc
 import io
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from emu.session import BootOptions, Session
 from kernel.abi import TICK_INSNS
+from tools import bench_campaign as campaign
 from tools import bench_floor as floor
+from tools import bench_memory as memory
+from tools import bench_report as report
+from tools import bench_scale as scale
 from tools.build import BuildError, build_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +70,7 @@ class Figure:
     unit: str
     target: float
     higher_is_better: bool = False      # ratio = floor/ours (a speed), else ours/floor
+    kind: str = "time"                  # time, memory or campaign (module docstring)
 
 
 FIGURES = (
@@ -64,6 +80,14 @@ FIGURES = (
     Figure("guest_compute", "guest compute (tight loop, quantum slices)",
            "us per 10^6 instructions", 0.9, higher_is_better=True),
     Figure("boot_first_output", "boot to the first user output", "us per boot", 3.0),
+    Figure("ipc_round_trip_scale", f"IPC round trip, {scale.LARGE} processes alive vs "
+           f"{scale.SMALL}", "us per round trip", 1.10),
+    Figure("kernel_memory_flood", "kernel memory under an IPC flood", "bytes of growth",
+           memory.NOISE_BYTES, kind="memory"),
+    Figure("campaign_scaling", "campaign throughput, 2 workers vs 1", "faults per second",
+           1.8, higher_is_better=True, kind="campaign"),
+    Figure("campaign_million", "1,000,000-fault printer campaign, 2 workers",
+           "seconds (extrapolated)", 600.0, kind="campaign"),
 )
 
 
@@ -73,10 +97,19 @@ class Sizes:
     round_trips: int
     traps: int
     spin_iterations: int             # four instructions each
+    flood_messages: int
+    flood_samples: int
+    campaign_faults: tuple           # (small, big): the slope between them is the rate
+    campaign_repetitions: int
 
 
-FULL = Sizes(repetitions=7, round_trips=20000, traps=50000, spin_iterations=1000000)
-QUICK = Sizes(repetitions=3, round_trips=1500, traps=4000, spin_iterations=150000)
+FULL = Sizes(repetitions=7, round_trips=20000, traps=50000, spin_iterations=1000000,
+             flood_messages=1_000_000, flood_samples=10, campaign_faults=(2000, 20000),
+             campaign_repetitions=3)
+QUICK = Sizes(repetitions=3, round_trips=1500, traps=4000, spin_iterations=150000,
+              flood_messages=20000, flood_samples=4, campaign_faults=(200, 1000),
+              campaign_repetitions=1)
+CAMPAIGN_AIM = 300.0                 # seconds: the issue's aim for the 1,000,000 faults
 
 
 class BenchError(Exception):
@@ -85,7 +118,7 @@ class BenchError(Exception):
 
 # -- the machine side ---------------------------------------------------------------------
 class _FirstOutput(io.RawIOBase):
-    """A console that remembers when its first byte came (harness-side wall clock)."""
+    """A console that remembers when its first byte came (the harness's clock)."""
 
     def __init__(self):
         super().__init__()
@@ -96,7 +129,7 @@ class _FirstOutput(io.RawIOBase):
 
     def write(self, data):
         if self.at is None and len(data):
-            self.at = time.perf_counter()
+            self.at = floor.clock()
         return len(data)
 
 
@@ -119,9 +152,9 @@ def _run_bench(image, label, counts, max_insns):
         for name in session.kernel.labels:          # esi at boot is the argument string
             _process(session, name).cpu.set_register("esi", counts.get(name, 0))
         gc.collect()
-        start = time.perf_counter()
+        start = floor.clock()
         end = session.run()
-        elapsed = time.perf_counter() - start
+        elapsed = floor.clock() - start
     finally:
         session.close()
     proc = _process(session, label)
@@ -136,7 +169,7 @@ def _boot_stock(image):
     console = _FirstOutput()
     options = BootOptions(printer=None, console=console, log=io.StringIO(), max_ticks=2000)
     gc.collect()
-    start = time.perf_counter()
+    start = floor.clock()
     session = Session(image, options)
     try:
         end = session.run()
@@ -202,11 +235,31 @@ def plan_boot(stock, sizes):
     return (lambda: _boot_stock(stock)), (lambda: floor.floor_boot(count)), 1
 
 
+def plan_scale(images, sizes):
+    """Ours: the round trip with LARGE processes alive; its floor: with SMALL."""
+    trips = sizes.round_trips
+
+    def large():
+        return _scale_run(images[scale.LARGE], trips)
+
+    def small():
+        return _scale_run(images[scale.SMALL], trips)
+    return large, small, trips
+
+
+def _scale_run(image, trips):
+    try:
+        return scale.round_trip_seconds(image, trips)
+    except scale.ScaleError as error:
+        raise BenchError(str(error)) from None
+
+
 PLANS = {
     "ipc_round_trip": (plan_round_trip, "bench"),
     "trap_no_switch": (plan_trap, "bench"),
     "guest_compute": (plan_compute, "bench"),
     "boot_first_output": (plan_boot, "stock"),
+    "ipc_round_trip_scale": (plan_scale, "scale"),
 }
 
 
@@ -232,68 +285,100 @@ def measure(figure, image, sizes):
     ours_us, floor_us = statistics.median(ours), statistics.median(low)
     ratio = statistics.median(ratios)
     ok = ratio >= figure.target if figure.higher_is_better else ratio <= figure.target
-    return {"title": figure.title, "unit": figure.unit, "ours_us": ours_us,
-            "floor_us": floor_us, "ratio": ratio, "target": figure.target,
-            "target_is": "min" if figure.higher_is_better else "max", "ok": ok,
-            "repetitions": sizes.repetitions, "quick": sizes is QUICK,
+    return {"title": figure.title, "unit": figure.unit, "kind": figure.kind,
+            "ours_us": ours_us, "floor_us": floor_us, "ratio": ratio,
+            "target": figure.target, "target_is": "min" if figure.higher_is_better else "max",
+            "ok": ok, "repetitions": sizes.repetitions, "quick": sizes is QUICK,
             "ours_all_us": ours, "floor_all_us": low}
 
 
-# -- report ---------------------------------------------------------------------------------
-def machine_info():
-    import unicorn
-    return {"python": platform.python_version(),
-            "python_implementation": platform.python_implementation(),
-            "unicorn": unicorn.__version__, "cpu_count": os.cpu_count(),
-            "platform": platform.platform(), "machine": platform.machine(),
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+def measure_memory(figure, image, sizes):
+    """The kernel-memory figure (tools.bench_memory): growth after warm-up, in bytes."""
+    try:
+        result = memory.flood(image, sizes.flood_messages, sizes.flood_samples)
+    except memory.FloodError as error:
+        raise BenchError(str(error)) from None
+    growth = max(result["growth_bytes"], result["peak_growth_bytes"])
+    return dict(result, title=f"{figure.title} of {result['messages']:,} messages",
+                unit=figure.unit, kind=figure.kind,
+                ratio=result["end_bytes"] / result["warmup_bytes"],
+                target=figure.target, target_is="max", ok=growth <= figure.target,
+                quick=sizes is QUICK)
 
 
-def format_table(results):
-    header = ("figure", "ours", "floor", "ratio", "target", "result")
-    rows = []
-    for figure in FIGURES:
-        r = results[figure.key]
-        sign = ">=" if figure.higher_is_better else "<="
-        what = "speed " if figure.higher_is_better else ""
-        rows.append((figure.title, f"{r['ours_us']:.3f} us", f"{r['floor_us']:.3f} us",
-                     f"{what}{r['ratio']:.2f}x", f"{sign} {figure.target}x",
-                     "pass" if r["ok"] else "FAIL"))
-    widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
-                       for i, cell in enumerate(row)) for row in [header] + rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    units = "; ".join(f"{f.title.split(' (')[0]}: {f.unit}" for f in FIGURES)
-    return "\n".join(lines) + f"\n(times per unit of work: {units})"
+def measure_campaigns(image, sizes, folder):
+    """Both campaign figures, from the same runs (tools.bench_campaign.measure)."""
+    small, big = sizes.campaign_faults
+    try:
+        got = campaign.measure(image, small, big, sizes.campaign_repetitions, folder)
+    except campaign.CampaignError as error:
+        raise BenchError(str(error)) from None
+    common = {"kind": "campaign", "quick": sizes is QUICK, "measured_faults": [small, big],
+              "repetitions": sizes.campaign_repetitions}
+    scaling, million = (next(f for f in FIGURES if f.key == key)
+                        for key in ("campaign_scaling", "campaign_million"))
+    rate, fits = got["rate"], got["fits"]
+    return {
+        "campaign_scaling": dict(
+            common, title=scaling.title, unit=scaling.unit, ours=rate[2], floor=rate[1],
+            ratio=got["ratio"], target=scaling.target, target_is="min",
+            ok=got["ratio"] >= scaling.target,
+            rates_1_worker=[r for r, _ in fits[1]], rates_2_workers=[r for r, _ in fits[2]]),
+        "campaign_million": dict(
+            common, title=million.title, unit=million.unit, seconds=got["seconds"],
+            faults_per_second=rate[2], fixed_seconds=got["fixed"],
+            ratio=got["seconds"] / million.target, target=million.target, aim=CAMPAIGN_AIM,
+            target_is="max", ok=got["seconds"] <= million.target, extrapolated_from=big),
+    }
 
 
-def run_benchmarks(quick: bool, json_path: str | None) -> int:
+def run_benchmarks(quick: bool, json_path: str | None, only=None) -> int:
     sizes = QUICK if quick else FULL
+    figures = [f for f in FIGURES if only is None or f.key in only]
     if json_path and not Path(json_path).resolve().parent.is_dir():
         print(f"emu bench: {json_path}: no such folder", file=sys.stderr)
         return EXIT_BAD_INPUT
+    results, notes = {}, []
     with tempfile.TemporaryDirectory(prefix="emu-bench-") as folder:
         try:
-            images = {"bench": build_image(BENCH_SYSTEM, Path(folder) / "bench.img",
-                                           Path(folder) / "bench"),
-                      "stock": build_image(STOCK_SYSTEM, Path(folder) / "stock.img",
-                                           Path(folder) / "stock")}
+            images = _build(folder)
         except BuildError as error:
             print(f"emu bench: {error}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        results = {}
-        for figure in FIGURES:
-            try:
-                results[figure.key] = measure(figure, images[PLANS[figure.key][1]], sizes)
-            except BenchError as error:
-                print(f"emu bench: {figure.title}: {error}", file=sys.stderr)
-                return EXIT_FAILED
-    print(format_table(results))
-    if json_path:
-        report = dict(results, machine=machine_info())
         try:
-            Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
+            for figure in figures:
+                if figure.kind == "time":
+                    image = images[PLANS[figure.key][1]]
+                    results[figure.key] = measure(figure, image, sizes)
+                elif figure.kind == "memory":
+                    results[figure.key] = measure_memory(figure, images["bench"], sizes)
+            if any(f.kind == "campaign" for f in figures):
+                if campaign.available():
+                    stock = images["stock"].path
+                    measured = measure_campaigns(stock, sizes, folder)
+                    results.update((k, v) for k, v in measured.items()
+                                   if any(f.key == k for f in figures))
+                else:
+                    notes.append("no emu inject in this checkout: campaign figures skipped")
+        except BenchError as error:
+            print(f"emu bench: {error}", file=sys.stderr)
+            return EXIT_FAILED
+    print(report.format_table(FIGURES, results, notes))
+    if json_path:
+        data = dict(results, machine=report.machine_info(), notes=notes)
+        try:
+            Path(json_path).write_text(json.dumps(data, indent=2) + "\n")
         except OSError as error:
             print(f"emu bench: {json_path}: {error.strerror or error}", file=sys.stderr)
             return EXIT_BAD_INPUT
     return EXIT_OK
+
+
+def _build(folder):
+    folder = Path(folder)
+    # each image in its own folder: an image's disk is the disk.img next to it
+    return {"bench": build_image(BENCH_SYSTEM, folder / "bench" / "bench.img",
+                                 folder / "bench"),
+            "stock": build_image(STOCK_SYSTEM, folder / "stock" / "stock.img",
+                                 folder / "stock"),
+            "scale": scale.build_scale_images(folder)}

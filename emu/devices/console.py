@@ -28,6 +28,7 @@ class Console:
 
     irq_line = IRQ_LINE
     ports = PORTS
+    polled = True            # input arrives from outside the bus: the bus advances it always
 
     def __init__(self, output, input_bytes=b"", interactive=None):
         self.output = output
@@ -85,9 +86,9 @@ class Console:
         return None
 
     def advance(self, now):
-        if self.pending():
+        if self.position < len(self.input):                 # pending(), inline: polled
             return (IRQ_LINE,)
-        if self.ended() and not self.break_signalled:      # one interrupt for the end
+        if self.interactive is None and not self.break_signalled:   # ended(): one IRQ
             self.break_signalled = True
             return (IRQ_LINE,)
         return ()

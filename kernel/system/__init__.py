@@ -18,7 +18,7 @@ from kernel.abi import (EBADREQUEST, ECALLDENIED, KERNEL_CALL, KERNEL_CALL_NAMES
                         SYS_GETINFO, SYS_IRQCTL, SYS_KILL, SYS_SAFECOPYFROM, SYS_SAFECOPYTO,
                         SYS_SDEVIO, SYS_SETALARM, SYS_SETGRANT, SYS_SPAWN, SYS_TIMES,
                         SYS_VDEVIO, SYS_VIRCOPY)
-from kernel.message import Message
+from kernel.message import Message, unpack_int32
 from kernel.names import MESSAGE_FIELDS
 from kernel.outcome import BLOCKED
 from kernel.system import (devio, diagctl, exit as exit_call, getinfo, irqctl, kill,
@@ -55,7 +55,7 @@ class System:
 
     def call(self, caller, task, address):
         msg = self.msg.load(caller.cpu, address)
-        m_type = msg.type
+        m_type = unpack_int32(msg.data, M_TYPE)[0]
         index = m_type - KERNEL_CALL
         self.reason = ""
         if not 0 <= index < NR_SYS_CALLS:

@@ -10,7 +10,9 @@ caller's memory), EPERM (a port outside `io` or misaligned).
 
 from kernel.abi import (DIO_INPUT, EFAULT, EINVAL, EPERM, OK, VDEVIO_MAX, VDIO_REQUEST,
                         VDIO_VEC_ADDR, VDIO_VEC_COUNT)
-from kernel.message import read_int32, write_int32
+from struct import unpack_from
+
+from kernel.message import write_int32
 from kernel.system.common import dio_request, port_allowed
 
 
@@ -26,16 +28,19 @@ def do_vdevio(kernel, caller, msg):
     if not cpu.in_rw(vector, 8 * count):
         kernel.system.reason = "vector outside the caller"
         return EFAULT
-    pairs = [(read_int32(cpu, vector + 8 * i), vector + 8 * i + 4) for i in range(count)]
-    if not all(port_allowed(caller, port, size) for port, _ in pairs):
-        kernel.system.reason = "port not allowed"
-        return EPERM
+    words = unpack_from(f"<{2 * count}i", cpu.mem, vector - cpu.window_base)
+    ports = words[0::2]                 # (port, value) pairs; devices never write memory
+    for port in ports:
+        if not port_allowed(caller, port, size):
+            kernel.system.reason = "port not allowed"
+            return EPERM
     bus, now = kernel.bus, kernel.now()
-    mask = (1 << (8 * size)) - 1
-    for port, value_address in pairs:
-        if direction == DIO_INPUT:
-            write_int32(cpu, value_address, bus.read(port, size, now))
-        else:
-            bus.write(port, size, read_int32(cpu, value_address) & mask, now)
+    if direction == DIO_INPUT:
+        for i, port in enumerate(ports):
+            write_int32(cpu, vector + 8 * i + 4, bus.read(port, size, now))
+    else:
+        mask = (1 << (8 * size)) - 1
+        for port, value in zip(ports, words[1::2]):
+            bus.write(port, size, value & mask, now)
     kernel.event_scheduled(bus.next_due)
     return OK
