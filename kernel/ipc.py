@@ -20,17 +20,15 @@ Contract:
   table in the sender's memory that the kernel re-reads and re-checks each time it looks
   at an entry.  As in MINIX 3, the destinations are looked at when ASEND is called: an
   entry whose destination is rewritten afterwards is found at the sender's next ASEND.
-- A SENDREC to a kernel task is a kernel call, served at once by `kernel.system`.
-- A SEND or SENDREC from a server to a driver that passed checks 1-5 is reported
-  (`Kernel.report_trust`), whether it then waits or not: a trusted server must never
-  depend on an untrusted driver.
+- A SENDREC to a kernel task is a kernel call, served at once by `kernel.system`.  A
+  SEND or SENDREC from a server to a driver that passed checks 1-5 is reported
+  (`Kernel.report_trust`): a trusted server must never depend on an untrusted driver.
 """
 
 from kernel.abi import (AMF_DONE, AMF_FLAGS_MASK, AMF_NOTIFY, AMF_VALID, ANY, ASEND,
                         ASEND_DST, ASEND_ENTRY_SIZE, ASEND_MAX, ASEND_MSG, ASEND_RESULT,
                         CLOCK, EBADCALL, EBADSRCDST, ECALLDENIED, EDEADSRCDST, EFAULT, EINVAL,
-                        ELOCKED,
-                        ENDPOINT_GEN_MUL, ENOTREADY, ETRAPDENIED, HARDWARE,
+                        ELOCKED, ENDPOINT_GEN_MUL, ENOTREADY, ETRAPDENIED, HARDWARE,
                         IPC_PRIMITIVE_MASK, MSG_SIZE, NBSEND, NONBLOCK, NOTIFY, NR_PROCS,
                         NR_TASKS, OK, RECEIVE, SEND, SENDREC, SYSTEM)
 from kernel.fastpath import SLOW, FastPath

@@ -93,7 +93,8 @@ def hostile_printer(source):
     `stock_start`.  Its policy is the stock printer's, with TIMES."""
     stock = next(p for p in stock_programs() if p["label"] == "printer")
     body = Path(stock["source"]).read_text().replace("\n_start:\n", "\nstock_start:\n")
-    body = "\n".join(line for line in body.splitlines() if not line.startswith(".include"))
+    body = "\n".join(line for line in body.splitlines()        # abi and ipc come first
+                     if line not in ('.include "abi.inc"', '.include "ipc.inc"'))
     text = ('.include "abi.inc"\n.include "ipc.inc"\n' + (HOSTILE / source).read_text()
             + "\n; ---- the stock printer driver ----\n" + body + "\n")
     return dict(stock, source=text, kernel_calls=stock["kernel_calls"] + ["TIMES"])

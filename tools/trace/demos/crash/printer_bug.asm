@@ -240,54 +240,7 @@ print_byte:
     ret
 
 ; ---------------------------------------------------------------------------------------
-; dev_reply_request: DEV_REPLY with result eax for the request in `request`
-dev_reply_request:
-    mov edx, [request + M_SOURCE]
-    mov ecx, [request + DEV_ID]
-; dev_reply: DEV_REPLY with DEV_RESULT = eax, DEV_ID = ecx, to edx: NBSEND, or ASEND
-; when the peer is not receiving.
-dev_reply:
-    push edx
-    call clear_answer
-    mov dword ptr [answer + M_TYPE], DEV_REPLY
-    mov [answer + DEV_RESULT], eax
-    mov [answer + DEV_ID], ecx
-    pop edx
-    mov [reply_to], edx
-    ipc_nbsend edx, answer
-    cmp eax, ENOTREADY
-    jne dev_reply_done
-    lea edi, [atable]               ; a free ASEND entry (never used, or done)
-    mov ecx, ASEND_SLOTS
-dev_reply_slot:
-    mov eax, [edi + ASEND_FLAGS]
-    test eax, AMF_VALID
-    jz dev_reply_fill
-    test eax, AMF_DONE
-    jnz dev_reply_fill
-    add edi, ASEND_ENTRY_SIZE
-    dec ecx
-    jnz dev_reply_slot
-    ret                             ; every entry still pending: the reply is lost
-dev_reply_fill:
-    mov dword ptr [edi + ASEND_FLAGS], 0
-    mov eax, [reply_to]
-    mov [edi + ASEND_DST], eax
-    mov dword ptr [edi + ASEND_RESULT], 0
-    lea esi, [answer]
-    push edi
-    lea edi, [edi + ASEND_MSG]
-    mov ecx, MSG_SIZE
-    cld
-    rep movsb
-    pop edi
-    mov dword ptr [edi + ASEND_FLAGS], AMF_VALID
-    mov eax, ASEND_SLOTS
-    lea ebx, [atable]
-    mov ecx, ASEND
-    int IPC_VEC
-dev_reply_done:
-    ret
+.include "dev_reply.inc"
 
 clear_answer:
     push edi
